@@ -1,0 +1,29 @@
+"""xcomstore: an Apache Airflow 3 XCom backend that keeps large values in object storage.
+
+`xcomstore.XComStoreBackend` is the class to name in `[core] xcom_backend`. Importing this
+package is cheap and has no side effects: the backend and Airflow load only when asked for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["XComStore", "XComStoreBackend", "__version__"]
+
+if TYPE_CHECKING:
+    from xcomstore.api import XComStore
+    from xcomstore.backend import XComStoreBackend
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: Airflow imports the backend in every component at start-up; keep that import light.
+    if name == "XComStoreBackend":
+        from xcomstore.backend import XComStoreBackend
+
+        return XComStoreBackend
+    if name == "XComStore":
+        from xcomstore.api import XComStore
+
+        return XComStore
+    raise AttributeError(f"module 'xcomstore' has no attribute {name!r}")

@@ -1,0 +1,54 @@
+"""What a codec is: the piece that turns one family of Python types into payload bytes and back."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar
+
+
+@dataclass(frozen=True)
+class Description:
+    """How a value is named to people: in the DB reference, the UI, logs and the CLI."""
+
+    type_name: str  # e.g. "pandas.DataFrame"
+    summary: str  # e.g. "DataFrame 1000000×10"
+    meta: Mapping[str, Any] = field(default_factory=dict)  # what decode needs, kept in the header
+
+
+class Codec(ABC):
+    """Encodes values of some types into a stream, and decodes them back.
+
+    Adding a type to xcomstore means writing one subclass and registering it.
+    """
+
+    #: Written into each object's header; decoding looks the codec up by this name.
+    name: ClassVar[str]
+    #: Compressions the codec applies itself, better than a stream compressor could (e.g. Arrow
+    #: compresses each column buffer, in parallel). Others are applied around its stream.
+    native_compression: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def accepts(self, value: Any) -> bool:
+        """Whether this codec stores `value`. Must not import heavy libraries needlessly."""
+
+    @abstractmethod
+    def describe(self, value: Any) -> Description: ...
+
+    def size_hint(self, value: Any) -> int:
+        """A cheap estimate of the value's size in bytes, to skip measuring values far too big."""
+        return 0
+
+    @abstractmethod
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
+        """Write `value` to `sink`. `compression` is one of `native_compression`, or "none"."""
+
+    @abstractmethod
+    def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
+        """Read a value back from `source`, given the meta that describe() returned."""
+
+
+def root_module(value: Any) -> str:
+    """The top-level package of a value's type, found without importing anything."""
+    return type(value).__module__.partition(".")[0]

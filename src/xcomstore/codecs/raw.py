@@ -1,0 +1,33 @@
+"""`bytes` and `bytearray`, stored as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from xcomstore.codecs.base import Codec, Description
+
+_CHUNK = 8 << 20
+
+
+class BytesCodec(Codec):
+    name = "bytes"
+
+    def accepts(self, value: Any) -> bool:
+        return type(value) in (bytes, bytearray)
+
+    def describe(self, value: Any) -> Description:
+        name = type(value).__name__
+        return Description(name, f"{name} of {len(value)} B", {"class": name})
+
+    def size_hint(self, value: Any) -> int:
+        return len(value)
+
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
+        view = memoryview(value)
+        for start in range(0, len(view), _CHUNK):
+            sink.write(view[start : start + _CHUNK])
+
+    def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
+        data = source.read()
+        return bytearray(data) if meta.get("class") == "bytearray" else bytes(data)

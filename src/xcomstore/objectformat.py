@@ -1,0 +1,271 @@
+"""The stored object format: a self-describing header, the payload, and a seal.
+
+    offset 0      MAGIC  b"XCOMSTOR"                        8 bytes
+                  format version, big-endian u16            2 bytes
+                  header length N, big-endian u32           4 bytes
+                  header: UTF-8 JSON object                 N bytes
+                  payload (encoded, then compressed)        L bytes
+    end - 48      payload length L, big-endian u64          8 bytes
+                  sha256 of the payload                     32 bytes
+                  SEAL_MAGIC b"XCSEAL\\r\\n"                 8 bytes
+
+The header holds everything known before the payload is written (codec, compression, origin,
+creation and expiry time, library versions); the seal holds what is only known after (length
+and checksum). This lets a push stream the payload straight into the store without buffering
+it, and lets a reader get the header from the first bytes and the checksum from the last.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+from xcomstore import compression
+from xcomstore.errors import CorruptObjectError, ObjectFormatError
+from xcomstore.streams import HashingReader, HashingWriter
+
+MAGIC: Final = b"XCOMSTOR"
+SEAL_MAGIC: Final = b"XCSEAL\r\n"
+FORMAT_VERSION: Final = 1
+_PREFIX = struct.Struct(">8sHI")
+_SEAL = struct.Struct(">Q32s8s")
+PREFIX_SIZE: Final = _PREFIX.size
+SEAL_SIZE: Final = _SEAL.size
+# A header is a few hundred bytes; the cap keeps a corrupt length from causing a huge read.
+MAX_HEADER_SIZE: Final = 1 << 20
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Which XCom a value belongs to."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+
+    def __str__(self) -> str:
+        index = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}{index}/{self.key}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Origin:
+        if not isinstance(data, Mapping):
+            raise ObjectFormatError("header origin is not an object")
+        try:
+            texts = [data[name] for name in ("dag_id", "run_id", "task_id", "key")]
+            index = data["map_index"]
+        except KeyError as exc:
+            raise ObjectFormatError(f"header origin lacks {exc.args[0]!r}") from None
+        if not all(isinstance(t, str) for t in texts) or type(index) is not int:
+            raise ObjectFormatError("header origin has fields of the wrong type")
+        return cls(texts[0], texts[1], texts[2], index, texts[3])
+
+
+@dataclass(frozen=True)
+class Header:
+    """What an object says about itself. `meta` is the codec's own description of the payload."""
+
+    codec: str
+    compression: str
+    type_name: str
+    summary: str
+    origin: Origin
+    created: str
+    expires: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    producer: Mapping[str, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "codec": self.codec,
+            "compression": self.compression,
+            "type": self.type_name,
+            "summary": self.summary,
+            "origin": self.origin.to_json(),
+            "created": self.created,
+            "expires": self.expires,
+            "meta": dict(self.meta),
+            "producer": dict(self.producer),
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Header:
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ObjectFormatError(f"header is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ObjectFormatError("header is not a JSON object")
+        return cls(
+            codec=_text(doc, "codec"),
+            compression=_known_compression(_text(doc, "compression")),
+            type_name=_text(doc, "type"),
+            summary=_text(doc, "summary"),
+            origin=Origin.from_json(doc.get("origin")),
+            created=_text(doc, "created"),
+            expires=_optional_text(doc, "expires"),
+            meta=_mapping(doc, "meta"),
+            producer=_mapping(doc, "producer"),
+        )
+
+
+@dataclass(frozen=True)
+class Seal:
+    """What is known once the payload is written: its stored length and sha256."""
+
+    length: int
+    sha256: bytes
+
+
+def _text(doc: Mapping[str, Any], name: str) -> str:
+    value = doc.get(name)
+    if not isinstance(value, str):
+        raise ObjectFormatError(f"header field {name!r} is missing or not a string")
+    return value
+
+
+def _optional_text(doc: Mapping[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ObjectFormatError(f"header field {name!r} is not a string")
+    return value
+
+
+def _mapping(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise ObjectFormatError(f"header field {name!r} is not an object")
+    return value
+
+
+def _known_compression(name: str) -> str:
+    if name not in compression.NAMES:
+        raise ObjectFormatError(f"header names an unknown compression {name!r}")
+    return name
+
+
+def write_object(
+    sink: BinaryIO,
+    header: Header,
+    encode: Callable[[BinaryIO], None],
+    *,
+    level: int | None = None,
+) -> Seal:
+    """Write header, the payload `encode` produces (compressed as the header says) and the seal."""
+    header_bytes = header.to_bytes()
+    sink.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)))
+    sink.write(header_bytes)
+    hashed = HashingWriter(sink)
+    stream = compression.compressing_writer(header.compression, hashed, level)  # type: ignore[arg-type]
+    encode(stream)
+    stream.close()
+    seal = Seal(hashed.count, hashed.digest())
+    sink.write(_SEAL.pack(seal.length, seal.sha256, SEAL_MAGIC))
+    return seal
+
+
+def parse_prefix(raw: bytes) -> int:
+    """Check magic and version in the first PREFIX_SIZE bytes; return the header length."""
+    if len(raw) < PREFIX_SIZE:
+        raise ObjectFormatError("object is too short to hold an xcomstore header")
+    magic, version, header_length = _PREFIX.unpack(raw[:PREFIX_SIZE])
+    if magic != MAGIC:
+        raise ObjectFormatError("not an xcomstore object (bad magic bytes)")
+    if version > FORMAT_VERSION:
+        raise ObjectFormatError(
+            f"object format version {version} is newer than this xcomstore reads "
+            f"({FORMAT_VERSION}): upgrade xcomstore"
+        )
+    if version < 1 or header_length > MAX_HEADER_SIZE:
+        raise ObjectFormatError(f"corrupt object prefix (version {version}, header {header_length} B)")
+    return int(header_length)
+
+
+def parse_seal(raw: bytes) -> Seal:
+    """Decode the last SEAL_SIZE bytes of an object."""
+    if len(raw) != SEAL_SIZE:
+        raise ObjectFormatError("object is truncated: no seal at its end")
+    length, digest, magic = _SEAL.unpack(raw)
+    if magic != SEAL_MAGIC:
+        raise ObjectFormatError("object is truncated or damaged: its seal is missing")
+    return Seal(int(length), bytes(digest))
+
+
+def read_header(source: BinaryIO) -> Header:
+    """Read and check the header from the start of `source`, leaving it at the payload."""
+    header_length = parse_prefix(source.read(PREFIX_SIZE))
+    raw = source.read(header_length)
+    if len(raw) != header_length:
+        raise ObjectFormatError("object is truncated inside its header")
+    return Header.from_bytes(raw)
+
+
+def payload_offset(header_length: int) -> int:
+    return PREFIX_SIZE + header_length
+
+
+@dataclass
+class OpenObject:
+    """A readable object: its header and seal, and the source positioned at the payload."""
+
+    header: Header
+    seal: Seal
+    source: BinaryIO
+
+
+def open_object(source: BinaryIO, size: int) -> OpenObject:
+    """Read header and seal from a seekable `source` of `size` bytes, then seek to the payload."""
+    header = read_header(source)
+    start = source.tell()
+    if size < start + SEAL_SIZE:
+        raise ObjectFormatError("object is truncated: no room for its seal")
+    source.seek(size - SEAL_SIZE)
+    seal = parse_seal(source.read(SEAL_SIZE))
+    if start + seal.length + SEAL_SIZE != size:
+        raise ObjectFormatError(
+            f"object is truncated or padded: {size} bytes, expected {start + seal.length + SEAL_SIZE}"
+        )
+    source.seek(start)
+    return OpenObject(header, seal, source)
+
+
+def decode_payload(obj: OpenObject, decode: Callable[[BinaryIO], Any]) -> Any:
+    """Decompress and decode the payload while hashing it; return the value only if it verifies."""
+    hashed = HashingReader(obj.source, obj.seal.length)
+    stream = compression.decompressing_reader(obj.header.compression, hashed)  # type: ignore[arg-type]
+    try:
+        value = decode(stream)
+    except ObjectFormatError:
+        raise
+    except Exception as exc:
+        # A decoder fails on damaged bytes before the checksum is reached: say which it was.
+        _check_digest(hashed, obj.seal)
+        raise ObjectFormatError(f"payload could not be decoded: {type(exc).__name__}: {exc}") from exc
+    _check_digest(hashed, obj.seal)
+    return value
+
+
+def verify_payload(obj: OpenObject) -> None:
+    """Hash the whole payload and compare it with the seal, without decoding."""
+    _check_digest(HashingReader(obj.source, obj.seal.length), obj.seal)
+
+
+def _check_digest(hashed: HashingReader, seal: Seal) -> None:
+    hashed.drain()
+    if hashed.digest() != seal.sha256:
+        raise CorruptObjectError("payload checksum mismatch: the object is corrupted")

@@ -1,0 +1,76 @@
+"""The reference: the small JSON dict kept in the metadata DB in place of an offloaded value.
+
+It is what the Airflow UI and REST API show for the XCom, so it leads with a readable summary.
+The tag key makes it unmistakable: a user's own dict or string is never taken for a reference,
+and a dict that carries the tag but is malformed is refused rather than returned as data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from xcomstore.errors import ForgedReferenceError
+
+TAG: Final = "__xcomstore__"
+VERSION: Final = 1
+_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_MAX_URI: Final = 4096
+
+
+@dataclass(frozen=True)
+class Reference:
+    uri: str
+    type_name: str
+    summary: str
+    codec: str
+    compression: str
+    size: int  # payload bytes before compression
+    stored_bytes: int  # bytes of the whole stored object
+    sha256: str  # of the stored payload
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            TAG: VERSION,
+            "summary": self.summary,
+            "type": self.type_name,
+            "size": self.size,
+            "stored_bytes": self.stored_bytes,
+            "compression": self.compression,
+            "codec": self.codec,
+            "uri": self.uri,
+            "sha256": self.sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Reference:
+        """Parse a stored reference strictly; anything off raises ForgedReferenceError."""
+        if not is_reference(data):
+            raise ForgedReferenceError("not an xcomstore reference")
+        if data[TAG] != VERSION:
+            raise ForgedReferenceError(f"reference version {data[TAG]!r} is not one this xcomstore reads")
+        texts = {k: data.get(k) for k in ("uri", "type", "summary", "codec", "compression", "sha256")}
+        numbers = {k: data.get(k) for k in ("size", "stored_bytes")}
+        bad = [k for k, v in texts.items() if not isinstance(v, str)]
+        bad += [k for k, v in numbers.items() if type(v) is not int or v < 0]
+        if bad:
+            raise ForgedReferenceError(f"reference field(s) {', '.join(bad)} missing or of the wrong type")
+        if not _SHA256_RE.match(texts["sha256"] or "") or len(texts["uri"] or "") > _MAX_URI:
+            raise ForgedReferenceError("reference has a malformed checksum or an overlong uri")
+        return cls(
+            uri=str(texts["uri"]),
+            type_name=str(texts["type"]),
+            summary=str(texts["summary"]),
+            codec=str(texts["codec"]),
+            compression=str(texts["compression"]),
+            size=int(numbers["size"]),
+            stored_bytes=int(numbers["stored_bytes"]),
+            sha256=str(texts["sha256"]),
+        )
+
+
+def is_reference(data: Any) -> bool:
+    """Whether `data` claims to be a reference (it may still be malformed)."""
+    return isinstance(data, Mapping) and TAG in data

@@ -1,0 +1,165 @@
+"""The `[xcomstore]` settings: declared once here, parsed and validated into a frozen Settings.
+
+Declaring each option once (name, default, description) feeds both the validation here and the
+Airflow provider metadata, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from xcomstore import compression
+from xcomstore.errors import ConfigError
+
+SECTION: Final = "xcomstore"
+# Keys that Airflow reads from the metadata DB outside the task (the scheduler's skip and
+# depends-on-past checks): an offloaded value would be a reference there, so they stay inline.
+AIRFLOW_INTERNAL_KEYS: Final = ("skipmixin_key", "past_depends_met")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    description: str
+    example: str
+
+
+OPTIONS: Final = (
+    Option(
+        "path",
+        "",
+        "Where offloaded values are written: any ObjectStoragePath URL, with the Airflow "
+        "connection id as the user part (s3://aws_default@bucket/xcom, gs://conn@bucket/x, "
+        "abfs://conn@container/x, file:///var/lib/xcom). Required.",
+        "s3://aws_default@my-bucket/xcom",
+    ),
+    Option(
+        "threshold",
+        "64KiB",
+        "Values whose JSON form is larger than this many bytes go to the object store; smaller "
+        "ones stay in the metadata DB exactly as with the default backend. Accepts 65536, 64KiB, "
+        "1MB. 0 offloads everything (except Airflow's internal keys). Tables, arrays and bytes "
+        "that Airflow cannot store as JSON always go to the store.",
+        "1MiB",
+    ),
+    Option(
+        "compression",
+        "zstd",
+        "Compression of offloaded values: zstd, lz4, gzip or none.",
+        "lz4",
+    ),
+    Option(
+        "compression_level",
+        "",
+        "Compression level; empty for the codec's default (zstd 3, lz4 0, gzip 6).",
+        "9",
+    ),
+    Option(
+        "inline_keys",
+        "",
+        "Comma-separated XCom keys that always stay in the metadata DB, whatever their size. "
+        f"{', '.join(AIRFLOW_INTERNAL_KEYS)} always do.",
+        "row_count,status",
+    ),
+    Option(
+        "retries",
+        "3",
+        "How many times a failed store operation is retried (with exponential backoff) before "
+        "the task fails.",
+        "5",
+    ),
+    Option(
+        "retry_timeout",
+        "120",
+        "Seconds after which retrying a store operation stops, whatever `retries` says.",
+        "300",
+    ),
+)
+_KNOWN: Final = {o.name: o for o in OPTIONS}
+_SIZE_RE: Final = re.compile(r"^\s*(\d+)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: str
+    threshold: int = 65536
+    compression: str = "zstd"
+    compression_level: int | None = None
+    inline_keys: frozenset[str] = frozenset(AIRFLOW_INTERNAL_KEYS)
+    retries: int = 3
+    retry_timeout: float = 120.0
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, str], *, source: str = "") -> Settings:
+        """Validate raw option strings; any unknown, missing or bad option raises ConfigError."""
+        _reject_unknown(raw, source)
+        value = {o.name: raw.get(o.name, o.default).strip() for o in OPTIONS}
+        level = (
+            _integer(value["compression_level"], "compression_level") if value["compression_level"] else None
+        )
+        try:
+            compression.check(value["compression"], level)
+        except ConfigError as exc:
+            raise ConfigError(f"{_label('compression')}: {exc}") from None
+        extra_keys = {k.strip() for k in value["inline_keys"].split(",") if k.strip()}
+        return cls(
+            path=_path(value["path"]),
+            threshold=parse_size(value["threshold"], "threshold"),
+            compression=value["compression"],
+            compression_level=level,
+            inline_keys=frozenset(AIRFLOW_INTERNAL_KEYS) | extra_keys,
+            retries=_integer(value["retries"], "retries"),
+            retry_timeout=float(_integer(value["retry_timeout"], "retry_timeout")),
+        )
+
+
+def _label(name: str) -> str:
+    return f"[{SECTION}] {name} (AIRFLOW__{SECTION.upper()}__{name.upper()})"
+
+
+def _reject_unknown(raw: Mapping[str, str], source: str) -> None:
+    for name in raw:
+        if name not in _KNOWN:
+            close = difflib.get_close_matches(name, _KNOWN, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            where = f" in {source}" if source else ""
+            raise ConfigError(
+                f"unknown setting {_label(name)}{where}{hint} Known settings: {', '.join(_KNOWN)}."
+            )
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise ConfigError(
+            f"{_label('path')} is not set: name where offloaded values go, e.g. "
+            "s3://aws_default@my-bucket/xcom or file:///var/lib/airflow/xcom"
+        )
+    if "://" not in text:
+        raise ConfigError(f"{_label('path')} = {text!r} is not a URL: write file://{text} for a local folder")
+    return text.rstrip("/")
+
+
+def _integer(text: str, name: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigError(f"{_label(name)} = {text!r} is not a whole number") from None
+    if number < 0 and name != "compression_level":
+        raise ConfigError(f"{_label(name)} = {text!r} must not be negative")
+    return number
+
+
+def parse_size(text: str, name: str) -> int:
+    """Bytes from '65536', '64KiB', '1MB', '2 GiB'."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ConfigError(f"{_label(name)} = {text!r} is not a size in bytes (e.g. 65536, 64KiB, 1MB)")
+    number, unit = int(match.group(1)), (match.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    scale = base ** "kmgt".index(unit[0]) * base if unit[:1] in ("k", "m", "g", "t") else 1
+    return number * scale

@@ -1,0 +1,225 @@
+"""Bytes to and from one storage location, through fsspec: atomic writes, reads, listing, retries.
+
+A Location is a configured URL (kept as written, connection id included, because references
+carry it) plus the fsspec filesystem and root path it resolves to. How a URL becomes a
+filesystem is pluggable: plain fsspec here, Airflow's ObjectStoragePath in the backend, so
+connection ids in URLs get their credentials from Airflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import posixpath
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
+
+from xcomstore.errors import ForgedReferenceError, ObjectNotFoundError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Errors that retrying cannot fix: the object is not there, or we may not touch it.
+_PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    relpath: str
+    size: int
+    modified: float | None  # seconds since the epoch, when the store says
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3
+    timeout: float = 120.0
+    first_wait: float = 0.2
+
+    def run(self, what: str, operation: Callable[[], T]) -> T:
+        """Run `operation`, retrying transient errors with exponential backoff and jitter."""
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(self.retries + 1):
+            try:
+                return operation()
+            except _PERMANENT:
+                raise
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                wait = self.first_wait * 2**attempt * (0.5 + random.random())
+                if attempt == self.retries or time.monotonic() + wait > deadline:
+                    raise StoreUnavailableError(
+                        f"{what} failed after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
+                    ) from exc
+                log.warning("%s failed (%s), retry %d in %.1fs", what, exc, attempt + 1, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """A URL without its connection id, and the connection id (None if there is none)."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    return parts._replace(netloc=host).geturl(), userinfo or None
+
+
+def fsspec_filesystem(url: str) -> tuple[Any, str]:
+    """Resolve a URL with fsspec alone: credentials come from the environment."""
+    from fsspec.core import url_to_fs
+
+    plain, _ = split_url(url)
+    fs, root = url_to_fs(plain)
+    return fs, root
+
+
+class Location:
+    """One configured place that holds objects."""
+
+    def __init__(self, url: str, fs: Any, root: str, retry: RetryPolicy | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.is_local = "file" in _protocols(fs) or "local" in _protocols(fs)
+
+    def __repr__(self) -> str:
+        return f"Location({self.url!r})"
+
+    # -- names -----------------------------------------------------------------------------
+    def uri(self, relpath: str) -> str:
+        return f"{self.url}/{relpath}"
+
+    def relative(self, uri: str) -> str:
+        """The object path of `uri` inside this location; ForgedReferenceError if it is outside."""
+        prefix = self.url + "/"
+        if not uri.startswith(prefix):
+            raise ForgedReferenceError(f"{uri!r} is not inside {self.url!r}")
+        relpath = uri[len(prefix) :]
+        if posixpath.normpath(relpath) != relpath or relpath.startswith("/") or "\\" in relpath:
+            raise ForgedReferenceError(f"{uri!r} is not a normalised path inside {self.url!r}")
+        return relpath
+
+    def _full(self, relpath: str) -> str:
+        return f"{self.root}/{relpath}"
+
+    # -- operations ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self, relpath: str) -> Iterator[BinaryIO]:
+        """A stream whose bytes become the object only if the block ends without error.
+
+        Local files are written beside the target and renamed into place; object stores only
+        publish an upload when it completes, so a failed write is aborted, never committed.
+        """
+        target = self._full(relpath)
+        parent = posixpath.dirname(target)
+        if self.is_local:
+            self.fs.makedirs(parent, exist_ok=True)
+            temp = f"{parent}/.{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp"
+            try:
+                with self.fs.open(temp, "wb") as stream:
+                    yield stream
+                self.fs.mv(temp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    self.fs.rm_file(temp)
+                raise
+            return
+        stream = self.fs.open(target, "wb")
+        try:
+            yield stream
+        except BaseException:
+            _abort_upload(stream)
+            raise
+        stream.close()
+
+    @contextlib.contextmanager
+    def reader(self, relpath: str) -> Iterator[tuple[BinaryIO, int]]:
+        """The object's stream and its size. Not retried here: the caller retries the whole read."""
+        target = self._full(relpath)
+        try:
+            size = int(self.fs.size(target))
+            stream = self.fs.open(target, "rb")
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"no object at {self.uri(relpath)}") from None
+        with stream:
+            yield stream, size
+
+    def read_range(self, relpath: str, start: int, end: int | None) -> bytes:
+        target = self._full(relpath)
+        try:
+            data = self.retry.run(
+                f"read {self.uri(relpath)}", lambda: self.fs.cat_file(target, start=start, end=end)
+            )
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"no object at {self.uri(relpath)}") from None
+        return bytes(data)
+
+    def delete(self, relpath: str) -> bool:
+        """Delete the object; False if it was not there."""
+        target = self._full(relpath)
+        try:
+            self.retry.run(f"delete {self.uri(relpath)}", lambda: self.fs.rm_file(target))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def exists(self, relpath: str) -> bool:
+        return bool(self.retry.run(f"check {self.uri(relpath)}", lambda: self.fs.exists(self._full(relpath))))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object below `prefix` (a relative folder), as relative paths."""
+        base = self._full(prefix).rstrip("/") if prefix else self.root
+        try:
+            found = self.retry.run(f"list {self.url}/{prefix}", lambda: self.fs.find(base, detail=True))
+        except FileNotFoundError:
+            return
+        for path, info in sorted(found.items()):
+            if info.get("type") == "directory":
+                continue
+            relpath = _strip_root(self.fs, path, self.root)
+            if relpath is not None and not posixpath.basename(relpath).startswith("."):
+                yield ObjectInfo(relpath, int(info.get("size") or 0), _modified(info))
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _strip_root(fs: Any, path: str, root: str) -> str | None:
+    path = fs._strip_protocol(path) if hasattr(fs, "_strip_protocol") else path
+    root = fs._strip_protocol(root) if hasattr(fs, "_strip_protocol") else root
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+def _modified(info: dict[str, Any]) -> float | None:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(ValueError):
+            from datetime import datetime
+
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def _abort_upload(stream: Any) -> None:
+    """Throw away a half-written upload so that closing it cannot publish a partial object."""
+    with contextlib.suppress(Exception):
+        discard = getattr(stream, "discard", None)
+        if callable(discard):
+            discard()
+    with contextlib.suppress(Exception):
+        stream.closed = True

@@ -1,0 +1,94 @@
+"""File-like wrappers that hash and count the bytes passing through them.
+
+They let the object format checksum a payload while it streams, instead of holding it whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import BinaryIO
+
+from xcomstore.errors import ObjectFormatError
+
+
+class HashingWriter(io.RawIOBase):
+    """Writes through to `sink`, keeping the sha256 and the count of what was written."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self._hash = hashlib.sha256()
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        self._hash.update(view)
+        self._sink.write(view)
+        self.count += view.nbytes
+        return view.nbytes
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+    def close(self) -> None:
+        # Leave the sink open: the object format still has to write its seal after the payload.
+        super().close()
+
+
+class HashingReader(io.RawIOBase):
+    """Reads exactly `length` bytes from `source`, keeping their sha256.
+
+    Reading past `length` gives EOF; a source that ends early raises ObjectFormatError, so a
+    truncated object is never mistaken for a short one.
+    """
+
+    def __init__(self, source: BinaryIO, length: int) -> None:
+        self._source = source
+        self._hash = hashlib.sha256()
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self.remaining)
+        if want == 0:
+            return 0
+        got = self._source.readinto(view[:want])  # type: ignore[attr-defined]
+        if not got:
+            raise ObjectFormatError(f"object is truncated: {self.remaining} payload bytes missing")
+        self._hash.update(view[:got])
+        self.remaining -= got
+        return int(got)
+
+    def drain(self, chunk: int = 1 << 20) -> None:
+        """Hash whatever the decoder left unread, so the checksum covers the whole payload."""
+        buffer = bytearray(min(chunk, max(self.remaining, 1)))
+        while self.remaining:
+            self.readinto(buffer)
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
+class CountingWriter(io.RawIOBase):
+    """Writes through to `sink`, counting bytes: the payload's size before compression."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        written = self._sink.write(data)
+        self.count += written
+        return written
+
+    def close(self) -> None:
+        super().close()
