@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["XComStore", "XComStoreBackend", "__version__"]
+__all__ = ["XComStore", "XComStoreBackend", "__version__", "list", "open_store", "read"]
 
 if TYPE_CHECKING:
     from xcomstore.api import XComStore
     from xcomstore.backend import XComStoreBackend
+    from xcomstore.client import list, open_store, read  # noqa: A004
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from xcomstore.api import XComStore
 
         return XComStore
+    if name in ("read", "list", "open_store"):
+        from xcomstore import client
+
+        return getattr(client, name)
     raise AttributeError(f"module 'xcomstore' has no attribute {name!r}")

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from xcomstore import layout, objectformat
+from xcomstore import compression, layout, objectformat
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
 from xcomstore.errors import CorruptObjectError, ForgedReferenceError, XComStoreError
 from xcomstore.objectformat import Header, OpenObject, Origin
 from xcomstore.reference import Reference, is_reference
 from xcomstore.settings import Settings
 from xcomstore.store import Location, ObjectInfo, RetryPolicy, fsspec_filesystem
-from xcomstore.streams import CountingWriter
+from xcomstore.streams import CountingWriter, HashingReader
 
 #: Resolves a configured URL to (fsspec filesystem, root path); see store.fsspec_filesystem.
 FilesystemOpener = Callable[[str], tuple[Any, str]]
@@ -172,6 +172,16 @@ class XComStore:
             obj = self._open(relpath, stream, size, None)
             objectformat.verify_payload(obj)
             return obj.header
+
+    @contextlib.contextmanager
+    def open_payload(self, uri: str) -> Iterator[tuple[Header, BinaryIO]]:
+        """The header and the decompressed payload stream, unverified: for previews that read
+        only the start of a large value. Use read() to get a whole, verified value."""
+        relpath = self.location.relative(uri)
+        with _about(_origin_or_path(relpath), uri), self.location.reader(relpath) as (stream, size):
+            obj = self._open(relpath, stream, size, None)
+            bounded = HashingReader(obj.source, obj.seal.length)
+            yield obj.header, compression.decompressing_reader(obj.header.compression, bounded)  # type: ignore[arg-type]
 
     def head(self, uri: str) -> Header:
         """An object's header, read from its first bytes only."""

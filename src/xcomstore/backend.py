@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
+from xcomstore.airflow_env import airflow_filesystem, read_config, serde_codec
 from xcomstore.api import XComStore
-from xcomstore.codecs import JsonCodec
 from xcomstore.objectformat import Origin
-from xcomstore.settings import OPTIONS, SECTION, Settings
+from xcomstore.settings import Settings
 
 log = logging.getLogger(__name__)
-_ENV_PREFIX = f"AIRFLOW__{SECTION.upper()}__"
 
 
 class XComStoreBackend(BaseXCom):
@@ -63,44 +61,10 @@ def current_store() -> XComStore:
     return _store_for(tuple(sorted(read_config().items())))
 
 
-def read_config() -> dict[str, str]:
-    """The raw `[xcomstore]` options from airflow.cfg, env vars, _cmd and _secret variants."""
-    from airflow.sdk.configuration import conf
-
-    names = set((conf.getsection(SECTION) or {}).keys())
-    for var in os.environ:
-        if var.startswith(_ENV_PREFIX):
-            name = var[len(_ENV_PREFIX) :].lower()
-            names.add(name.removesuffix("_cmd").removesuffix("_secret"))
-    defaults = {o.name: o.default for o in OPTIONS}
-    raw = {}
-    for name in names:
-        value = conf.get(SECTION, name, fallback=defaults.get(name, ""))
-        raw[name] = "" if value is None else str(value)
-    return raw
-
-
 @functools.lru_cache(maxsize=4)
 def _store_for(raw: tuple[tuple[str, str], ...]) -> XComStore:
     settings = Settings.from_mapping(dict(raw), source="the Airflow configuration")
-    return XComStore.from_settings(settings, opener=_airflow_filesystem, json_codec=_serde_codec())
-
-
-def _airflow_filesystem(url: str) -> tuple[Any, str]:
-    """Resolve a URL as Airflow does, so `s3://conn_id@bucket/...` uses that connection."""
-    from airflow.sdk import ObjectStoragePath
-
-    path = ObjectStoragePath(url)
-    return path.fs, path.path
-
-
-def _serde_codec() -> JsonCodec:
-    """JSON through Airflow's serde: offloaded values round-trip exactly like inline ones."""
-    try:
-        from airflow.sdk.serde import deserialize, serialize
-    except ImportError:  # Airflow 3.0/3.1 keep serde in core
-        from airflow.serialization.serde import deserialize, serialize  # type: ignore[no-redef]
-    return JsonCodec(serialize, deserialize)
+    return XComStore.from_settings(settings, opener=airflow_filesystem, json_codec=serde_codec())
 
 
 # Check the configuration as soon as Airflow loads the backend, in every component: a bad

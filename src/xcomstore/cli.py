@@ -1,0 +1,301 @@
+"""`xcomstore`: list, inspect, fetch and verify stored XComs straight from the store.
+
+Nothing here touches the Airflow metadata DB: every object describes itself in its header.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from xcomstore.api import StoredObject, XComStore
+from xcomstore.client import open_store
+from xcomstore.errors import XComStoreError
+from xcomstore.preview import preview
+
+_AGE_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "json"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        store = open_store(args.path)
+        return int(args.handler(store, args))
+    except XComStoreError as exc:
+        print(f"xcomstore: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `xcomstore ls | head`
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xcomstore", description=__doc__)
+    parser.add_argument("--path", help="store URL (default: [xcomstore] path of the Airflow config)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    ls = _command(sub, "ls", "list stored XComs", _ls)
+    _add_filters(ls)
+
+    show = _command(sub, "show", "header and a preview of one stored XCom", _show)
+    show.add_argument("uri")
+    show.add_argument("--rows", type=int, default=10, help="table rows to preview")
+
+    get = _command(sub, "get", "write a stored value to a file", _get)
+    get.add_argument("uri")
+    get.add_argument("-o", "--output", help="file to write (default: <key>.<format> here)")
+    get.add_argument("--format", choices=["parquet", "csv", "npy", "json", "bin"], help="output format")
+
+    verify = _command(sub, "verify", "check objects' format, origin and checksum", _verify)
+    verify.add_argument("uris", nargs="*", help="objects to verify (default: all, or the filtered ones)")
+    _add_filters(verify)
+
+    du = _command(sub, "du", "storage used per DAG or per run", _du)
+    du.add_argument("--by", choices=["dag", "run"], default="dag")
+    _add_filters(du)
+
+    _command(sub, "check-config", "validate the [xcomstore] settings and reach the store", _check_config)
+    return parser
+
+
+def _command(sub: Any, name: str, help_text: str, run: Callable[[XComStore, argparse.Namespace], int]) -> Any:
+    command = sub.add_parser(name, help=help_text, description=help_text)
+    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    command.set_defaults(handler=run)
+    return command
+
+
+def _add_filters(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dag", help="only this dag_id")
+    command.add_argument("--run", help="only this run_id (needs --dag)")
+    command.add_argument("--task", help="only this task_id")
+    command.add_argument("--key", help="only this XCom key")
+    command.add_argument("--older-than", type=_age, metavar="AGE", help="e.g. 30m, 12h, 7d, 2w")
+    command.add_argument("--newer-than", type=_age, metavar="AGE")
+
+
+def _age(text: str) -> float:
+    match = _AGE_RE.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 30m, 12h, 7d or 2w")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+def _selected(store: XComStore, args: argparse.Namespace) -> Iterable[StoredObject]:
+    if args.run and not args.dag:
+        raise SystemExit("xcomstore: --run needs --dag")
+    now = time.time()
+    for obj in store.list(args.dag, args.run):
+        origin = obj.header.origin if obj.header else None
+        if args.task and (origin is None or origin.task_id != args.task):
+            continue
+        if args.key and (origin is None or origin.key != args.key):
+            continue
+        age = now - obj.modified if obj.modified is not None else None
+        if args.older_than is not None and (age is None or age < args.older_than):
+            continue
+        if args.newer_than is not None and (age is None or age > args.newer_than):
+            continue
+        yield obj
+
+
+# -- commands -----------------------------------------------------------------------------
+def _ls(store: XComStore, args: argparse.Namespace) -> int:
+    objects = list(_selected(store, args))
+    if args.json:
+        _print_json([_object_json(o) for o in objects])
+        return 0
+    rows = [
+        [
+            _when(o.modified),
+            _human(o.size),
+            o.header.type_name if o.header else "?",
+            o.header.summary if o.header else f"UNREADABLE: {o.error}",
+            str(o.header.origin) if o.header else o.uri,
+            (o.header.expires or "never") if o.header else "",
+        ]
+        for o in objects
+    ]
+    _print_table(["MODIFIED", "SIZE", "TYPE", "SUMMARY", "XCOM", "EXPIRES"], rows)
+    print(f"{len(objects)} objects, {_human(sum(o.size for o in objects))}")
+    return 0
+
+
+def _show(store: XComStore, args: argparse.Namespace) -> int:
+    shown = preview(store, args.uri, rows=args.rows)
+    header = shown.header
+    if args.json:
+        _print_json({"uri": args.uri, "header": json.loads(header.to_bytes()), "preview": shown.to_json()})
+        return 0
+    print(f"{header.summary}  ({header.type_name}, codec {header.codec}, compression {_compression(header)})")
+    print(f"xcom     {header.origin}")
+    print(f"created  {header.created}   expires {header.expires or 'never'}")
+    print(f"written  by {', '.join(f'{k} {v}' for k, v in header.producer.items())}")
+    if shown.stats:
+        print("stats    " + ", ".join(f"{k}={v}" for k, v in shown.stats.items()))
+    print()
+    if shown.kind == "table":
+        _print_table([f"{n} ({t})" for n, t in shown.columns], [[str(c) for c in r] for r in shown.rows])
+    elif shown.kind == "array":
+        print("first elements:", shown.rows[0] if shown.rows else [])
+    else:
+        print(shown.text)
+    return 0
+
+
+def _get(store: XComStore, args: argparse.Namespace) -> int:
+    header = store.verify(args.uri)
+    fmt = args.format or _GET_FORMATS.get(header.codec, "json")
+    output = Path(args.output or f"{header.origin.key or 'value'}.{fmt}")
+    if header.codec == "json" and fmt == "json":
+        # The JSON as stored (Airflow's serde form), not re-encoded: exactly what was pushed.
+        with store.open_payload(args.uri) as (_, stream), output.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    else:
+        _write_value(store.read(args.uri), fmt, output)
+    print(f"wrote {output} ({_human(output.stat().st_size)}, {header.summary})")
+    return 0
+
+
+def _write_value(value: Any, fmt: str, output: Path) -> None:
+    if fmt in ("parquet", "csv"):
+        import pyarrow as pa
+
+        table = value if isinstance(value, pa.Table) else _to_arrow(value)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, output)
+        else:
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, output)
+    elif fmt == "npy":
+        import numpy as np
+
+        np.save(output, value, allow_pickle=False)
+    elif fmt == "bin":
+        output.write_bytes(bytes(value))
+    else:
+        output.write_text(json.dumps(value, default=str, indent=2, ensure_ascii=False))
+
+
+def _to_arrow(value: Any) -> Any:
+    import pyarrow as pa
+
+    if hasattr(value, "to_arrow"):  # polars
+        frame = value.to_frame() if hasattr(value, "to_frame") and not hasattr(value, "columns") else value
+        return frame.to_arrow()
+    if hasattr(value, "to_frame") and not hasattr(value, "columns"):  # pandas Series
+        value = value.to_frame()
+    if hasattr(value, "columns"):
+        return pa.Table.from_pandas(value)
+    raise XComStoreError(f"a {type(value).__name__} cannot be written as a table; use --format json")
+
+
+def _verify(store: XComStore, args: argparse.Namespace) -> int:
+    uris = args.uris or [o.uri for o in _selected(store, args)]
+    results = []
+    for uri in uris:
+        try:
+            header = store.verify(uri)
+            results.append({"uri": uri, "ok": True, "xcom": str(header.origin)})
+        except XComStoreError as exc:
+            results.append({"uri": uri, "ok": False, "error": str(exc)})
+    bad = [r for r in results if not r["ok"]]
+    if args.json:
+        _print_json({"checked": len(results), "failed": len(bad), "results": results})
+    else:
+        for r in results:
+            print(f"{'OK  ' if r['ok'] else 'FAIL'} {r.get('xcom') or r['error']}")
+        print(f"{len(results)} checked, {len(bad)} failed")
+    return 1 if bad else 0
+
+
+def _du(store: XComStore, args: argparse.Namespace) -> int:
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for obj in _selected(store, args):
+        origin = obj.header.origin if obj.header else None
+        name = "(unreadable)" if origin is None else origin.dag_id
+        if origin is not None and args.by == "run":
+            name = f"{origin.dag_id}/{origin.run_id}"
+        totals[name][0] += 1
+        totals[name][1] += obj.size
+    ordered = sorted(totals.items(), key=lambda item: -item[1][1])
+    if args.json:
+        _print_json([{args.by: k, "objects": n, "bytes": b} for k, (n, b) in ordered])
+        return 0
+    _print_table([args.by.upper(), "OBJECTS", "SIZE"], [[k, str(n), _human(b)] for k, (n, b) in ordered])
+    return 0
+
+
+def _check_config(store: XComStore, args: argparse.Namespace) -> int:
+    count = sum(1 for _ in store.location.list())
+    settings = store.settings
+    facts = {
+        "path": settings.path,
+        "threshold": settings.threshold,
+        "compression": settings.compression,
+        "objects": count,
+    }
+    if args.json:
+        _print_json(facts)
+    else:
+        for key, value in facts.items():
+            print(f"{key:12} {value}")
+        print("configuration OK, store reachable")
+    return 0
+
+
+# -- output -------------------------------------------------------------------------------
+def _object_json(obj: StoredObject) -> dict[str, Any]:
+    doc: dict[str, Any] = {"uri": obj.uri, "size": obj.size, "modified": _when(obj.modified)}
+    if obj.header:
+        doc.update(json.loads(obj.header.to_bytes()))
+    else:
+        doc["error"] = obj.error
+    return doc
+
+
+def _compression(header: Any) -> str:
+    return str(header.meta.get("compression", header.compression))
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "?"
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = [min(w, 100) for w in widths]
+    for line in [headers, *rows]:
+        cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(line, widths, strict=False)]
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
