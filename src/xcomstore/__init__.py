@@ -14,7 +14,7 @@ __all__ = ["XComStore", "XComStoreBackend", "__version__", "list", "open_store",
 if TYPE_CHECKING:
     from xcomstore.api import XComStore
     from xcomstore.backend import XComStoreBackend
-    from xcomstore.client import list, open_store, read  # noqa: A004
+    from xcomstore.client import list, open_store, read
 
 
 def __getattr__(name: str) -> Any:

@@ -44,6 +44,6 @@ def read(uri: str, *, path: str | None = None) -> Any:
 
 def list(
     dag_id: str | None = None, run_id: str | None = None, *, path: str | None = None
-) -> Iterator[StoredObject]:  # noqa: A001
+) -> Iterator[StoredObject]:
     """The objects in the store, optionally of one DAG or one run, described by their headers."""
     return open_store(path).list(dag_id, run_id)

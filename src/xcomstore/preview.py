@@ -3,6 +3,7 @@ range of an array, the start of a JSON document. For the CLI's `show` and the UI
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -91,17 +92,15 @@ def _array(header: Header, stream: BinaryIO, rows: int) -> Preview:
             high = chunk.max() if high is None else max(high, chunk.max())
         done += chunk.size
     if low is not None:
-        stats.update(min=_cell(low.item()), max=_cell(high.item()))
+        stats.update(min=_cell(low.item()), max=_cell(high.item()))  # type: ignore[union-attr]
     return Preview(header, "array", rows=[first], stats=stats)
 
 
 def _json(header: Header, stream: BinaryIO) -> Preview:
     raw = _read_exactly(stream, JSON_EXCERPT * 4 + 1).decode("utf-8", errors="replace")
     if len(raw) <= JSON_EXCERPT * 4:
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             raw = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-        except json.JSONDecodeError:
-            pass
     truncated = len(raw) > JSON_EXCERPT
     return Preview(header, "json", text=raw[:JSON_EXCERPT] + ("…" if truncated else ""))
 
