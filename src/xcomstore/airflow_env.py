@@ -10,6 +10,9 @@ import os
 from typing import Any
 
 from xcomstore.codecs import JsonCodec
+from xcomstore.objectformat import Origin
+from xcomstore.observe import Observer
+from xcomstore.reference import Reference
 from xcomstore.settings import OPTIONS, SECTION
 
 ENV_PREFIX = f"AIRFLOW__{SECTION.upper()}__"
@@ -70,3 +73,36 @@ def serde_codec() -> JsonCodec:
     except ImportError:  # Airflow 3.0/3.1 keep serde in core
         from airflow.serialization.serde import deserialize, serialize  # type: ignore[no-redef]
     return JsonCodec(serialize, deserialize)
+
+
+class StatsObserver(Observer):
+    """Logs like the base Observer, and emits Airflow metrics (StatsD / OpenTelemetry)."""
+
+    def __init__(self) -> None:
+        try:
+            from airflow.sdk.observability import stats
+        except ImportError:  # before task-sdk 1.2
+            from airflow.stats import Stats as stats  # type: ignore[no-redef]
+        self._stats = stats
+
+    def inline(self, origin: Origin, size: int) -> None:
+        self._stats.incr("xcomstore.inline")
+        self._stats.incr("xcomstore.inline_bytes", size)
+
+    def stored(self, origin: Origin, ref: Reference, seconds: float) -> None:
+        super().stored(origin, ref, seconds)
+        tags = {"codec": ref.codec, "compression": ref.compression}
+        self._stats.incr("xcomstore.offloaded", tags=tags)
+        self._stats.incr("xcomstore.bytes_written", ref.stored_bytes, tags=tags)
+        self._stats.timing("xcomstore.write_duration", seconds * 1000, tags=tags)
+
+    def loaded(self, ref: Reference, seconds: float) -> None:
+        super().loaded(ref, seconds)
+        tags = {"codec": ref.codec, "compression": ref.compression}
+        self._stats.incr("xcomstore.read", tags=tags)
+        self._stats.incr("xcomstore.bytes_read", ref.stored_bytes, tags=tags)
+        self._stats.timing("xcomstore.read_duration", seconds * 1000, tags=tags)
+
+    def failed(self, operation: str, error: BaseException) -> None:
+        super().failed(operation, error)
+        self._stats.incr("xcomstore.errors", tags={"operation": operation, "kind": type(error).__name__})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import platform
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from xcomstore import compression, layout, objectformat
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
 from xcomstore.errors import CorruptObjectError, ForgedReferenceError, XComStoreError
 from xcomstore.objectformat import Header, OpenObject, Origin
+from xcomstore.observe import Observer
 from xcomstore.reference import Reference, is_reference
 from xcomstore.settings import Settings
 from xcomstore.store import Location, ObjectInfo, RetryPolicy, fsspec_filesystem
@@ -41,10 +43,17 @@ class StoredObject:
 class XComStore:
     """Decides inline or offloaded, and moves values between Python and the store."""
 
-    def __init__(self, settings: Settings, location: Location, codecs: CodecRegistry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        location: Location,
+        codecs: CodecRegistry,
+        observer: Observer | None = None,
+    ) -> None:
         self.settings = settings
         self.location = location
         self.codecs = codecs
+        self.observer = observer or Observer()
 
     @classmethod
     def from_settings(
@@ -53,11 +62,12 @@ class XComStore:
         *,
         opener: FilesystemOpener = fsspec_filesystem,
         json_codec: JsonCodec | None = None,
+        observer: Observer | None = None,
     ) -> XComStore:
         retry = RetryPolicy(settings.retries, settings.retry_timeout)
         fs, root = opener(settings.path)
         location = Location(settings.path, fs, root, retry)
-        return cls(settings, location, CodecRegistry(json_codec or JsonCodec()))
+        return cls(settings, location, CodecRegistry(json_codec or JsonCodec()), observer)
 
     # -- push ------------------------------------------------------------------------------
     def push(self, value: Any, origin: Origin) -> Any:
@@ -71,11 +81,13 @@ class XComStore:
                 with contextlib.suppress(TypeError):  # Airflow cannot store it as JSON at all
                     jsonable, data = json_codec.dumps(value)
                     if len(data) <= self.settings.threshold:
+                        self.observer.inline(origin, len(data))
                         return jsonable
             return self.offload(value, binary, binary.describe(value), origin).to_json()
         jsonable, data = json_codec.dumps(value)
         # A small value that looks like a reference is offloaded, so it is never misread.
         if len(data) <= self.settings.threshold and not is_reference(jsonable):
+            self.observer.inline(origin, len(data))
             return jsonable
         return self.offload(data, json_codec, json_codec.describe(value), origin).to_json()
 
@@ -98,19 +110,21 @@ class XComStore:
 
         def write() -> tuple[objectformat.Seal, int, int]:
             counted: list[CountingWriter] = []
+            uncompressed: list[int | None] = []
 
             def encode(stream: BinaryIO) -> None:
                 counted.append(CountingWriter(stream))
-                codec.encode(payload, counted[0], compression if native else "none")  # type: ignore[arg-type]
+                uncompressed.append(codec.encode(payload, counted[0], compression if native else "none"))  # type: ignore[arg-type]
 
             with self.location.writer(relpath) as sink:
                 seal = objectformat.write_object(sink, header, encode, level=self.settings.compression_level)
             total = objectformat.PREFIX_SIZE + len(header.to_bytes()) + seal.length + objectformat.SEAL_SIZE
-            return seal, total, counted[0].count
+            return seal, total, uncompressed[0] or counted[0].count
 
-        with _about(origin, uri):
+        started = time.perf_counter()
+        with self._reported("write", origin, uri):
             seal, total, size = self.location.retry.run(f"write {uri}", write)
-        return Reference(
+        ref = Reference(
             uri=uri,
             type_name=described.type_name,
             summary=described.summary,
@@ -120,6 +134,8 @@ class XComStore:
             stored_bytes=total,
             sha256=seal.sha256.hex(),
         )
+        self.observer.stored(origin, ref, time.perf_counter() - started)
+        return ref
 
     # -- pull ------------------------------------------------------------------------------
     def pull(self, stored: Any) -> Any:
@@ -129,10 +145,23 @@ class XComStore:
         return self.read_reference(Reference.from_json(stored))
 
     def read_reference(self, ref: Reference) -> Any:
-        relpath = self.location.relative(ref.uri)
-        origin = _origin_or_path(relpath)
-        with _about(origin, ref.uri):
-            return self.location.retry.run(f"read {ref.uri}", lambda: self._decode(relpath, ref.sha256))
+        started = time.perf_counter()
+        with self._reported("read", "", ref.uri):
+            relpath = self.location.relative(ref.uri)
+        with self._reported("read", _origin_or_path(relpath), ref.uri):
+            value = self.location.retry.run(f"read {ref.uri}", lambda: self._decode(relpath, ref.sha256))
+        self.observer.loaded(ref, time.perf_counter() - started)
+        return value
+
+    @contextlib.contextmanager
+    def _reported(self, operation: str, origin: Origin | str, uri: str) -> Iterator[None]:
+        """Name the XCom and URI in any error, and tell the observer about it."""
+        try:
+            with _about(origin, uri):
+                yield
+        except XComStoreError as exc:
+            self.observer.failed(operation, exc)
+            raise
 
     def read(self, uri: str) -> Any:
         """Read a value by its URI alone, with no metadata DB: the object's header suffices."""
@@ -223,7 +252,8 @@ def _about(origin: Origin | str, uri: str) -> Iterator[None]:
     try:
         yield
     except XComStoreError as exc:
-        raise type(exc)(f"XCom {origin} at {uri}: {exc}") from exc
+        subject = f"XCom {origin} at {uri}" if origin else uri
+        raise type(exc)(f"{subject}: {exc}") from exc
 
 
 def _producer() -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
-from xcomstore.airflow_env import airflow_filesystem, read_config, serde_codec
+from xcomstore.airflow_env import StatsObserver, airflow_filesystem, read_config, serde_codec
 from xcomstore.api import XComStore
 from xcomstore.objectformat import Origin
 from xcomstore.settings import Settings
@@ -64,7 +64,9 @@ def current_store() -> XComStore:
 @functools.lru_cache(maxsize=4)
 def _store_for(raw: tuple[tuple[str, str], ...]) -> XComStore:
     settings = Settings.from_mapping(dict(raw), source="the Airflow configuration")
-    return XComStore.from_settings(settings, opener=airflow_filesystem, json_codec=serde_codec())
+    return XComStore.from_settings(
+        settings, opener=airflow_filesystem, json_codec=serde_codec(), observer=StatsObserver()
+    )
 
 
 # Check the configuration as soon as Airflow loads the backend, in every component: a bad

@@ -57,13 +57,14 @@ class ArrowCodec(Codec):
         usage = value.memory_usage(deep=False)
         return int(usage.sum() if hasattr(usage, "sum") else usage)
 
-    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         import pyarrow as pa
 
         table = _to_table(value, _flavour(value))
         options = pa.ipc.IpcWriteOptions(compression=_IPC_COMPRESSION.get(compression))
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
             writer.write_table(table)
+        return int(table.nbytes) if compression in _IPC_COMPRESSION else None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         import pyarrow as pa

@@ -41,8 +41,11 @@ class Codec(ABC):
         return 0
 
     @abstractmethod
-    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
-        """Write `value` to `sink`. `compression` is one of `native_compression`, or "none"."""
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
+        """Write `value` to `sink`. `compression` is one of `native_compression`, or "none".
+
+        A codec that compresses natively returns the size its output would have had
+        uncompressed (for the reference's `size`); others return None."""
 
     @abstractmethod
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:

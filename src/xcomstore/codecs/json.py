@@ -48,9 +48,10 @@ class JsonCodec(Codec):
             return Description(name, f"str of {len(value)} characters")
         return Description(name, name)
 
-    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         """`value` is the bytes from dumps()."""
         sink.write(value)
+        return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         return self.from_jsonable(json.loads(source.read()))

@@ -28,7 +28,7 @@ class NumpyCodec(Codec):
     def size_hint(self, value: Any) -> int:
         return int(value.nbytes)
 
-    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         import numpy as np
 
         if value.dtype.hasobject:
@@ -38,6 +38,7 @@ class NumpyCodec(Codec):
             )
         # write_array streams the data in chunks for non-file sinks: no whole copy is made.
         np.lib.format.write_array(sink, value, allow_pickle=False)
+        return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         import numpy as np

@@ -23,10 +23,11 @@ class BytesCodec(Codec):
     def size_hint(self, value: Any) -> int:
         return len(value)
 
-    def encode(self, value: Any, sink: BinaryIO, compression: str) -> None:
+    def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         view = memoryview(value)
         for start in range(0, len(view), _CHUNK):
             sink.write(view[start : start + _CHUNK])
+        return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         data = source.read()
