@@ -6,6 +6,7 @@ Plain Python with no Airflow metadata DB: the Airflow backend, the CLI and tests
 from __future__ import annotations
 
 import contextlib
+import logging
 import platform
 import sys
 import time
@@ -14,19 +15,29 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from xcomstore import compression, layout, objectformat
+from xcomstore import compression, layout, objectformat, retention
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
-from xcomstore.errors import CorruptObjectError, ForgedReferenceError, XComStoreError
-from xcomstore.objectformat import Header, OpenObject, Origin
+from xcomstore.errors import (
+    CorruptObjectError,
+    ForgedReferenceError,
+    ObjectFormatError,
+    ObjectNotFoundError,
+    StoreUnavailableError,
+    XComStoreError,
+)
+from xcomstore.objectformat import Header, OpenObject, Origin, Seal
 from xcomstore.observe import Observer
 from xcomstore.reference import Reference, is_reference
 from xcomstore.settings import Settings
-from xcomstore.store import Location, ObjectInfo, RetryPolicy, fsspec_filesystem
-from xcomstore.streams import CountingWriter, HashingReader
+from xcomstore.store import Location, ObjectInfo, PendingWrite, RetryPolicy, fsspec_filesystem
+from xcomstore.streams import CountingWriter, HashingReader, TeeWriter
 
+log = logging.getLogger("xcomstore")
 #: Resolves a configured URL to (fsspec filesystem, root path); see store.fsspec_filesystem.
 FilesystemOpener = Callable[[str], tuple[Any, str]]
 _LIBRARIES = ("pyarrow", "numpy", "pandas", "polars")
+# A copy that fails with one of these is skipped in favour of the next location's copy.
+_FAIL_OVER = (ObjectNotFoundError, ObjectFormatError, StoreUnavailableError)
 
 
 @dataclass(frozen=True)
@@ -40,18 +51,26 @@ class StoredObject:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class _Written:
+    seal: Seal
+    total: int  # bytes of the whole object
+    size: int  # payload bytes before compression
+    uris: tuple[str, ...]  # the copies that exist
+
+
 class XComStore:
     """Decides inline or offloaded, and moves values between Python and the store."""
 
     def __init__(
         self,
         settings: Settings,
-        location: Location,
+        locations: tuple[Location, ...],
         codecs: CodecRegistry,
         observer: Observer | None = None,
     ) -> None:
         self.settings = settings
-        self.location = location
+        self.locations = locations
         self.codecs = codecs
         self.observer = observer or Observer()
 
@@ -65,9 +84,25 @@ class XComStore:
         observer: Observer | None = None,
     ) -> XComStore:
         retry = RetryPolicy(settings.retries, settings.retry_timeout)
-        fs, root = opener(settings.path)
-        location = Location(settings.path, fs, root, retry)
-        return cls(settings, location, CodecRegistry(json_codec or JsonCodec()), observer)
+        locations = tuple(Location(url, *opener(url), retry) for url in settings.paths)
+        return cls(settings, locations, CodecRegistry(json_codec or JsonCodec()), observer)
+
+    @property
+    def location(self) -> Location:
+        """The primary location: written first, read first, listed by default."""
+        return self.locations[0]
+
+    def locate(self, uri: str) -> tuple[Location, str]:
+        """The configured location holding `uri`, and the object path inside it.
+
+        A URI outside every configured location, or one that is not a path xcomstore writes,
+        raises ForgedReferenceError: such a reference is never followed.
+        """
+        for location in self.locations:
+            if uri.startswith(location.url + "/"):
+                return location, layout.check_relative_path(location.relative(uri))
+        configured = ", ".join(loc.url for loc in self.locations)
+        raise ForgedReferenceError(f"{uri!r} is not inside the configured location(s) {configured}")
 
     # -- push ------------------------------------------------------------------------------
     def push(self, value: Any, origin: Origin) -> Any:
@@ -92,50 +127,105 @@ class XComStore:
         return self.offload(data, json_codec, json_codec.describe(value), origin).to_json()
 
     def offload(self, payload: Any, codec: Codec, described: Description, origin: Origin) -> Reference:
-        """Write one object for `origin`; the reference is returned only once it is complete."""
+        """Write one object for `origin` to every location; the reference comes once enough exist."""
         relpath = layout.object_path(origin)
-        uri = self.location.uri(relpath)
-        compression = self.settings.compression
-        native = compression in codec.native_compression
-        header = Header(
-            codec=codec.name,
-            compression="none" if native else compression,
-            type_name=described.type_name,
-            summary=described.summary,
-            origin=origin,
-            created=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            meta={**described.meta, **({"compression": compression} if native else {})},
-            producer=_producer(),
-        )
-
-        def write() -> tuple[objectformat.Seal, int, int]:
-            counted: list[CountingWriter] = []
-            uncompressed: list[int | None] = []
-
-            def encode(stream: BinaryIO) -> None:
-                counted.append(CountingWriter(stream))
-                uncompressed.append(codec.encode(payload, counted[0], compression if native else "none"))  # type: ignore[arg-type]
-
-            with self.location.writer(relpath) as sink:
-                seal = objectformat.write_object(sink, header, encode, level=self.settings.compression_level)
-            total = objectformat.PREFIX_SIZE + len(header.to_bytes()) + seal.length + objectformat.SEAL_SIZE
-            return seal, total, uncompressed[0] or counted[0].count
-
+        header = self._header(codec, described, origin)
         started = time.perf_counter()
-        with self._reported("write", origin, uri):
-            seal, total, size = self.location.retry.run(f"write {uri}", write)
+        with self._reported("write", origin, self.location.uri(relpath)):
+            written = self.location.retry.run(
+                f"write {self.location.uri(relpath)}", lambda: self._write(relpath, header, codec, payload)
+            )
         ref = Reference(
-            uri=uri,
+            uri=written.uris[0],
             type_name=described.type_name,
             summary=described.summary,
             codec=codec.name,
-            compression=compression,
-            size=size,
-            stored_bytes=total,
-            sha256=seal.sha256.hex(),
+            compression=self.settings.compression,
+            size=written.size,
+            stored_bytes=written.total,
+            sha256=written.seal.sha256.hex(),
+            replicas=written.uris[1:],
+            expires=header.expires,
         )
         self.observer.stored(origin, ref, time.perf_counter() - started)
         return ref
+
+    def _header(self, codec: Codec, described: Description, origin: Origin) -> Header:
+        settings = self.settings
+        native = settings.compression in codec.native_compression
+        created = datetime.now(timezone.utc)
+        expires = retention.expiry(origin, created, settings.retention, settings.retention_rules)
+        return Header(
+            codec=codec.name,
+            # A codec that compresses natively gets an uncompressed stream, and says so in meta.
+            compression="none" if native else settings.compression,
+            type_name=described.type_name,
+            summary=described.summary,
+            origin=origin,
+            created=_iso(created),
+            expires=_iso(expires) if expires else None,
+            meta={**described.meta, **({"compression": settings.compression} if native else {})},
+            producer=_producer(),
+        )
+
+    def _write(self, relpath: str, header: Header, codec: Codec, payload: Any) -> _Written:
+        pending, failed = self._begin_writes(relpath)
+        tee = TeeWriter([p.stream for p in pending], self._required()) if len(pending) > 1 else None
+        sink = tee if tee is not None else pending[0].stream
+        native = "compression" in header.meta  # the codec compresses, the stream does not
+        sizes: list[int] = []
+
+        def encode(stream: BinaryIO) -> None:
+            counter = CountingWriter(stream)
+            own = codec.encode(payload, counter, self.settings.compression if native else "none")  # type: ignore[arg-type]
+            sizes.append(counter.count if own is None else own)
+
+        try:
+            seal = objectformat.write_object(sink, header, encode, level=self.settings.compression_level)  # type: ignore[arg-type]
+        except BaseException:
+            for p in pending:
+                p.abort()
+            raise
+        uris = self._commit(pending, set(tee.failures) if tee else set(), failed)
+        total = objectformat.PREFIX_SIZE + len(header.to_bytes()) + seal.length + objectformat.SEAL_SIZE
+        return _Written(seal, total, sizes[0], uris)
+
+    def _required(self) -> int:
+        return self.settings.required_copies or len(self.locations)
+
+    def _begin_writes(self, relpath: str) -> tuple[list[PendingWrite], list[str]]:
+        pending, failed = [], []
+        for location in self.locations:
+            try:
+                pending.append(location.begin_write(relpath))
+            except OSError as exc:
+                failed.append(f"{location.url}: {type(exc).__name__}: {exc}")
+        if len(pending) < self._required():
+            for p in pending:
+                p.abort()
+            raise OSError("cannot open enough copies for writing: " + "; ".join(failed))
+        return pending, failed
+
+    def _commit(self, pending: list[PendingWrite], dropped: set[int], failed: list[str]) -> tuple[str, ...]:
+        done: list[PendingWrite] = []
+        for index, write in enumerate(pending):
+            if index in dropped:
+                write.abort()
+                failed.append(f"{write.location.url}: write failed")
+                continue
+            try:
+                write.commit()
+                done.append(write)
+            except OSError as exc:
+                failed.append(f"{write.location.url}: {type(exc).__name__}: {exc}")
+        if len(done) < self._required():
+            for write in done:  # not enough copies: don't leave some behind without a reference
+                write.location.delete(write.relpath)
+            raise OSError("too few copies written: " + "; ".join(failed))
+        for reason in failed:
+            log.warning("xcomstore: a copy was not written (restore it with `xcomstore repair`): %s", reason)
+            self.observer.failed("replica write", OSError(reason))
+        return tuple(w.location.uri(w.relpath) for w in done)
 
     # -- pull ------------------------------------------------------------------------------
     def pull(self, stored: Any) -> Any:
@@ -145,32 +235,40 @@ class XComStore:
         return self.read_reference(Reference.from_json(stored))
 
     def read_reference(self, ref: Reference) -> Any:
+        """Read the value, trying each copy in order; every copy must check out against `ref`."""
         started = time.perf_counter()
         with self._reported("read", "", ref.uri):
-            relpath = self.location.relative(ref.uri)
-        with self._reported("read", _origin_or_path(relpath), ref.uri):
-            value = self.location.retry.run(f"read {ref.uri}", lambda: self._decode(relpath, ref.sha256))
+            targets = [self.locate(uri) for uri in ref.uris]  # refuse a forged copy up front
+        origin = layout.origin_of(targets[0][1])
+        with self._reported("read", origin, ref.uri):
+            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.sha256))
         self.observer.loaded(ref, time.perf_counter() - started)
         return value
 
-    @contextlib.contextmanager
-    def _reported(self, operation: str, origin: Origin | str, uri: str) -> Iterator[None]:
-        """Name the XCom and URI in any error, and tell the observer about it."""
-        try:
-            with _about(origin, uri):
-                yield
-        except XComStoreError as exc:
-            self.observer.failed(operation, exc)
-            raise
-
     def read(self, uri: str) -> Any:
         """Read a value by its URI alone, with no metadata DB: the object's header suffices."""
-        relpath = self.location.relative(uri)
-        with _about(_origin_or_path(relpath), uri):
-            return self.location.retry.run(f"read {uri}", lambda: self._decode(relpath, None))
+        with self._reported("read", "", uri):
+            location, relpath = self.locate(uri)
+        with self._reported("read", layout.origin_of(relpath), uri):
+            return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel, None))
 
-    def _decode(self, relpath: str, expected_sha256: str | None) -> Any:
-        with self.location.reader(relpath) as (stream, size):
+    def _first_good(self, targets: list[tuple[Location, str]], read: Callable[[Location, str], Any]) -> Any:
+        errors: list[tuple[str, XComStoreError]] = []
+        for location, relpath in targets:
+            uri = location.uri(relpath)
+            try:
+                return location.retry.run(f"read {uri}", lambda: read(location, relpath))  # noqa: B023
+            except _FAIL_OVER as exc:
+                errors.append((uri, exc))
+                if len(targets) > 1:
+                    self.observer.failed("read copy", type(exc)(f"{uri}: {exc}; trying the next copy"))
+        if len(errors) == 1:
+            raise errors[0][1]
+        summary = "; ".join(f"{uri}: {exc}" for uri, exc in errors)
+        raise type(errors[0][1])(f"no copy could be read: {summary}")
+
+    def _decode(self, location: Location, relpath: str, expected_sha256: str | None) -> Any:
+        with location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, expected_sha256)
             codec = self.codecs.by_name(obj.header.codec)
             return objectformat.decode_payload(obj, lambda s: codec.decode(s, obj.header.meta))
@@ -187,17 +285,18 @@ class XComStore:
 
     # -- delete, inspect -------------------------------------------------------------------
     def purge(self, stored: Any) -> bool:
-        """Delete the object behind a stored reference; False if `stored` is not one."""
+        """Delete every copy behind a stored reference; False if `stored` is not a reference."""
         if not is_reference(stored):
             return False
         ref = Reference.from_json(stored)
-        relpath = layout.check_relative_path(self.location.relative(ref.uri))
-        return self.location.delete(relpath)
+        targets = [self.locate(uri) for uri in ref.uris]
+        deleted = [location.delete(relpath) for location, relpath in targets]
+        return any(deleted)
 
     def verify(self, uri: str) -> Header:
         """Check an object's format, origin and checksum without decoding it."""
-        relpath = self.location.relative(uri)
-        with _about(_origin_or_path(relpath), uri), self.location.reader(relpath) as (stream, size):
+        location, relpath = self.locate(uri)
+        with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
             objectformat.verify_payload(obj)
             return obj.header
@@ -206,44 +305,54 @@ class XComStore:
     def open_payload(self, uri: str) -> Iterator[tuple[Header, BinaryIO]]:
         """The header and the decompressed payload stream, unverified: for previews that read
         only the start of a large value. Use read() to get a whole, verified value."""
-        relpath = self.location.relative(uri)
-        with _about(_origin_or_path(relpath), uri), self.location.reader(relpath) as (stream, size):
+        location, relpath = self.locate(uri)
+        with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
             bounded = HashingReader(obj.source, obj.seal.length)
             yield obj.header, compression.decompressing_reader(obj.header.compression, bounded)  # type: ignore[arg-type]
 
     def head(self, uri: str) -> Header:
         """An object's header, read from its first bytes only."""
-        relpath = self.location.relative(uri)
-        with _about(_origin_or_path(relpath), uri):
-            return self._header(relpath)
+        location, relpath = self.locate(uri)
+        with _about(layout.origin_of(relpath), uri):
+            return read_header(location, relpath)
 
-    def _header(self, relpath: str) -> Header:
-        first = self.location.read_range(relpath, 0, objectformat.PREFIX_SIZE)
-        length = objectformat.parse_prefix(first)
-        raw = self.location.read_range(relpath, objectformat.PREFIX_SIZE, objectformat.PREFIX_SIZE + length)
-        return objectformat.Header.from_bytes(raw)
-
-    def list(self, dag_id: str | None = None, run_id: str | None = None) -> Iterator[StoredObject]:
-        """Every object in the store (or of one DAG, or one run), with its header."""
+    def list(
+        self, dag_id: str | None = None, run_id: str | None = None, *, location: Location | None = None
+    ) -> Iterator[StoredObject]:
+        """Every object in a location (the primary by default), or of one DAG or run, with its header."""
+        where = location or self.location
         prefix = layout.run_prefix(dag_id, run_id) if dag_id else ""
-        for info in self.location.list(prefix):
-            yield self._describe(info)
+        for info in where.list(prefix):
+            yield describe(where, info)
 
-    def _describe(self, info: ObjectInfo) -> StoredObject:
-        uri = self.location.uri(info.relpath)
+    @contextlib.contextmanager
+    def _reported(self, operation: str, origin: Origin | str, uri: str) -> Iterator[None]:
+        """Name the XCom and URI in any error, and tell the observer about it."""
         try:
-            header = self._header(info.relpath)
+            with _about(origin, uri):
+                yield
         except XComStoreError as exc:
-            return StoredObject(uri, info.size, info.modified, None, str(exc))
-        return StoredObject(uri, info.size, info.modified, header)
+            self.observer.failed(operation, exc)
+            raise
 
 
-def _origin_or_path(relpath: str) -> Origin | str:
+def read_header(location: Location, relpath: str) -> Header:
+    """An object's header, from two small ranged reads."""
+    first = location.read_range(relpath, 0, objectformat.PREFIX_SIZE)
+    length = objectformat.parse_prefix(first)
+    end = objectformat.PREFIX_SIZE + length
+    return objectformat.Header.from_bytes(location.read_range(relpath, objectformat.PREFIX_SIZE, end))
+
+
+def describe(location: Location, info: ObjectInfo) -> StoredObject:
+    """A listed object with its header, or with the reason it cannot be read."""
+    uri = location.uri(info.relpath)
     try:
-        return layout.origin_of(relpath)
-    except ForgedReferenceError:
-        return relpath
+        header = read_header(location, info.relpath)
+    except XComStoreError as exc:
+        return StoredObject(uri, info.size, info.modified, None, str(exc))
+    return StoredObject(uri, info.size, info.modified, header)
 
 
 @contextlib.contextmanager
@@ -254,6 +363,10 @@ def _about(origin: Origin | str, uri: str) -> Iterator[None]:
     except XComStoreError as exc:
         subject = f"XCom {origin} at {uri}" if origin else uri
         raise type(exc)(f"{subject}: {exc}") from exc
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _producer() -> dict[str, str]:

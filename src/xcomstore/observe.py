@@ -41,7 +41,7 @@ class Observer:
         )
 
     def failed(self, operation: str, error: BaseException) -> None:
-        log.error("xcomstore: %s failed: %s", operation, error)
+        log.warning("xcomstore: %s failed: %s", operation, error)
 
 
 def human_bytes(size: float) -> str:

@@ -30,6 +30,12 @@ class Reference:
     size: int  # payload bytes before compression
     stored_bytes: int  # bytes of the whole stored object
     sha256: str  # of the stored payload
+    replicas: tuple[str, ...] = ()  # further copies, in other locations, tried in order
+    expires: str | None = None  # ISO time after which `xcomstore gc` may delete it
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return (self.uri, *self.replicas)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +48,8 @@ class Reference:
             "codec": self.codec,
             "uri": self.uri,
             "sha256": self.sha256,
+            **({"replicas": list(self.replicas)} if self.replicas else {}),
+            **({"expires": self.expires} if self.expires else {}),
         }
 
     @classmethod
@@ -59,6 +67,14 @@ class Reference:
             raise ForgedReferenceError(f"reference field(s) {', '.join(bad)} missing or of the wrong type")
         if not _SHA256_RE.match(texts["sha256"] or "") or len(texts["uri"] or "") > _MAX_URI:
             raise ForgedReferenceError("reference has a malformed checksum or an overlong uri")
+        replicas = data.get("replicas", [])
+        if not isinstance(replicas, list) or not all(
+            isinstance(r, str) and len(r) <= _MAX_URI for r in replicas
+        ):
+            raise ForgedReferenceError("reference field replicas is not a list of uris")
+        expires = data.get("expires")
+        if expires is not None and not isinstance(expires, str):
+            raise ForgedReferenceError("reference field expires is not a string")
         return cls(
             uri=str(texts["uri"]),
             type_name=str(texts["type"]),
@@ -68,6 +84,8 @@ class Reference:
             size=int(numbers["size"]),
             stored_bytes=int(numbers["stored_bytes"]),
             sha256=str(texts["sha256"]),
+            replicas=tuple(replicas),
+            expires=expires,
         )
 
 

@@ -14,6 +14,7 @@ from typing import Final
 
 from xcomstore import compression
 from xcomstore.errors import ConfigError
+from xcomstore.retention import RetentionRule, parse_age, parse_rules
 
 SECTION: Final = "xcomstore"
 # Keys that Airflow reads from the metadata DB outside the task (the scheduler's skip and
@@ -35,8 +36,17 @@ OPTIONS: Final = (
         "",
         "Where offloaded values are written: any ObjectStoragePath URL, with the Airflow "
         "connection id as the user part (s3://aws_default@bucket/xcom, gs://conn@bucket/x, "
-        "abfs://conn@container/x, file:///var/lib/xcom). Required.",
-        "s3://aws_default@my-bucket/xcom",
+        "abfs://conn@container/x, file:///var/lib/xcom). Required. Several comma-separated "
+        "URLs write every value to each of them; reads try them in order.",
+        "s3://aws_default@my-bucket/xcom, gs://google_cloud_default@my-backup/xcom",
+    ),
+    Option(
+        "required_copies",
+        "all",
+        "With several locations in `path`: how many copies must be written for a push to "
+        "succeed ('all', or a number from 1). Copies that fail beyond that are logged, "
+        "counted in metrics, and restored by `xcomstore repair`.",
+        "1",
     ),
     Option(
         "threshold",
@@ -67,6 +77,20 @@ OPTIONS: Final = (
         "row_count,status",
     ),
     Option(
+        "retention",
+        "never",
+        "Default time-to-live of offloaded values (30m, 12h, 7d, 2w, or never). The expiry is "
+        "written into each object's header; `xcomstore gc` deletes expired objects.",
+        "30d",
+    ),
+    Option(
+        "retention_rules",
+        "",
+        "Overrides of `retention` by pattern, first match wins: "
+        "'<field>=<pattern>:<age>' separated by ';', field one of dag_id, run_id, task_id, key.",
+        "dag_id=reports_*:90d; key=scratch_*:1d; task_id=archive:never",
+    ),
+    Option(
         "retries",
         "3",
         "How many times a failed store operation is retried (with exponential backoff) before "
@@ -86,13 +110,21 @@ _SIZE_RE: Final = re.compile(r"^\s*(\d+)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Settings:
-    path: str
+    paths: tuple[str, ...]
     threshold: int = 65536
     compression: str = "zstd"
     compression_level: int | None = None
     inline_keys: frozenset[str] = frozenset(AIRFLOW_INTERNAL_KEYS)
     retries: int = 3
     retry_timeout: float = 120.0
+    required_copies: int = 0  # 0: all of them
+    retention: float | None = None  # seconds; None keeps forever
+    retention_rules: tuple[RetentionRule, ...] = ()
+
+    @property
+    def path(self) -> str:
+        """The primary location: written first, read first."""
+        return self.paths[0]
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str], *, source: str = "") -> Settings:
@@ -107,8 +139,12 @@ class Settings:
         except ConfigError as exc:
             raise ConfigError(f"{_label('compression')}: {exc}") from None
         extra_keys = {k.strip() for k in value["inline_keys"].split(",") if k.strip()}
+        paths = _paths(value["path"])
         return cls(
-            path=_path(value["path"]),
+            paths=paths,
+            required_copies=_copies(value["required_copies"], len(paths)),
+            retention=_age(value["retention"], "retention"),
+            retention_rules=_rules(value["retention_rules"]),
             threshold=parse_size(value["threshold"], "threshold"),
             compression=value["compression"],
             compression_level=level,
@@ -131,6 +167,39 @@ def _reject_unknown(raw: Mapping[str, str], source: str) -> None:
             raise ConfigError(
                 f"unknown setting {_label(name)}{where}{hint} Known settings: {', '.join(_KNOWN)}."
             )
+
+
+def _paths(text: str) -> tuple[str, ...]:
+    paths = tuple(_path(p.strip()) for p in text.split(",") if p.strip()) or (_path(""),)
+    if len(set(paths)) != len(paths):
+        raise ConfigError(f"{_label('path')} names the same location twice: {text!r}")
+    return paths
+
+
+def _copies(text: str, locations: int) -> int:
+    if text.lower() == "all":
+        return 0
+    number = _integer(text, "required_copies")
+    if not 1 <= number <= locations:
+        raise ConfigError(
+            f"{_label('required_copies')} = {text!r} must be 'all' or 1..{locations} "
+            f"(the number of locations in path)"
+        )
+    return number
+
+
+def _age(text: str, name: str) -> float | None:
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise ConfigError(f"{_label(name)}: {exc}") from None
+
+
+def _rules(text: str) -> tuple[RetentionRule, ...]:
+    try:
+        return parse_rules(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{_label('retention_rules')}: {exc}") from None
 
 
 def _path(text: str) -> str:

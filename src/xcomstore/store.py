@@ -109,34 +109,30 @@ class Location:
         return f"{self.root}/{relpath}"
 
     # -- operations ------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def writer(self, relpath: str) -> Iterator[BinaryIO]:
-        """A stream whose bytes become the object only if the block ends without error.
+    def begin_write(self, relpath: str) -> PendingWrite:
+        """Start writing an object; its bytes become visible only on commit().
 
         Local files are written beside the target and renamed into place; object stores only
-        publish an upload when it completes, so a failed write is aborted, never committed.
+        publish an upload when it completes, so an aborted write never shows a partial object.
         """
         target = self._full(relpath)
-        parent = posixpath.dirname(target)
         if self.is_local:
+            parent = posixpath.dirname(target)
             self.fs.makedirs(parent, exist_ok=True)
             temp = f"{parent}/.{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp"
-            try:
-                with self.fs.open(temp, "wb") as stream:
-                    yield stream
-                self.fs.mv(temp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    self.fs.rm_file(temp)
-                raise
-            return
-        stream = self.fs.open(target, "wb")
+            return PendingWrite(self, relpath, self.fs.open(temp, "wb"), temp)
+        return PendingWrite(self, relpath, self.fs.open(target, "wb"), None)
+
+    @contextlib.contextmanager
+    def writer(self, relpath: str) -> Iterator[BinaryIO]:
+        """A stream whose bytes become the object only if the block ends without error."""
+        pending = self.begin_write(relpath)
         try:
-            yield stream
+            yield pending.stream
         except BaseException:
-            _abort_upload(stream)
+            pending.abort()
             raise
-        stream.close()
+        pending.commit()
 
     @contextlib.contextmanager
     def reader(self, relpath: str) -> Iterator[tuple[BinaryIO, int]]:
@@ -185,6 +181,30 @@ class Location:
             relpath = _strip_root(self.fs, path, self.root)
             if relpath is not None and not posixpath.basename(relpath).startswith("."):
                 yield ObjectInfo(relpath, int(info.get("size") or 0), _modified(info))
+
+
+class PendingWrite:
+    """An object being written: commit() publishes it, abort() throws it away."""
+
+    def __init__(self, location: Location, relpath: str, stream: Any, temp: str | None) -> None:
+        self.location = location
+        self.relpath = relpath
+        self.stream: BinaryIO = stream
+        self._temp = temp
+
+    def commit(self) -> None:
+        self.stream.close()
+        if self._temp is not None:
+            self.location.fs.mv(self._temp, self.location._full(self.relpath))
+
+    def abort(self) -> None:
+        if self._temp is None:
+            _abort_upload(self.stream)
+            return
+        with contextlib.suppress(Exception):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            self.location.fs.rm_file(self._temp)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

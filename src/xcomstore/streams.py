@@ -92,3 +92,34 @@ class CountingWriter(io.RawIOBase):
 
     def close(self) -> None:
         super().close()
+
+
+class TeeWriter(io.RawIOBase):
+    """Writes every chunk to each sink; a sink that fails is dropped while `required` remain.
+
+    This is how one encoding pass fills several locations at once.
+    """
+
+    def __init__(self, sinks: list[BinaryIO], required: int) -> None:
+        self._sinks = sinks
+        self._required = required
+        self.failures: dict[int, BaseException] = {}
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        for index, sink in enumerate(self._sinks):
+            if index in self.failures:
+                continue
+            try:
+                sink.write(data)
+            except OSError as exc:
+                self.failures[index] = exc
+        if len(self._sinks) - len(self.failures) < self._required:
+            reasons = "; ".join(f"{type(e).__name__}: {e}" for e in self.failures.values())
+            raise OSError(f"too few copies left to write ({reasons})")
+        return memoryview(data).nbytes
+
+    def close(self) -> None:
+        super().close()
