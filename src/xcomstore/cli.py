@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import shutil
 import sys
 import time
@@ -19,11 +19,14 @@ from typing import Any
 
 from xcomstore.api import StoredObject, XComStore
 from xcomstore.client import open_store
-from xcomstore.errors import XComStoreError
+from xcomstore.errors import ConfigError, XComStoreError
+from xcomstore.gc import DEFAULT_GRACE, GcSummary, collect
+from xcomstore.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
 from xcomstore.preview import preview
+from xcomstore.repair import repair
+from xcomstore.retention import parse_age
+from xcomstore.store import Location
 
-_AGE_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "json"}
 
 
@@ -64,6 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     du.add_argument("--by", choices=["dag", "run"], default="dag")
     _add_filters(du)
 
+    gc = _command(sub, "gc", "delete expired objects and orphans (objects whose XCom is gone)", _gc)
+    gc.add_argument(
+        "--grace",
+        type=_age,
+        default=DEFAULT_GRACE,
+        metavar="AGE",
+        help="never delete objects younger than this (default 1h)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    gc.add_argument("--expired-only", action="store_true", help="do not look for orphans")
+    gc.add_argument(
+        "--db-url", help="metadata DB URL, read-only (default: Airflow's [database] sql_alchemy_conn)"
+    )
+    gc.add_argument("--api-url", help="use the Airflow REST API at this URL instead of the DB")
+    gc.add_argument("--api-user", help="Airflow API user (password from XCOMSTORE_API_PASSWORD)")
+    gc.add_argument("--api-token", help="Airflow API bearer token (or XCOMSTORE_API_TOKEN)")
+
+    rep = _command(sub, "repair", "re-copy missing or damaged copies between locations", _repair)
+    rep.add_argument("--dry-run", action="store_true", help="only report what would be copied")
+
     _command(sub, "check-config", "validate the [xcomstore] settings and reach the store", _check_config)
     return parser
 
@@ -85,17 +108,22 @@ def _add_filters(command: argparse.ArgumentParser) -> None:
 
 
 def _age(text: str) -> float:
-    match = _AGE_RE.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 30m, 12h, 7d or 2w")
-    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
+    try:
+        age = parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if age is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: an age is needed here, such as 30m, 12h or 7d")
+    return age
 
 
-def _selected(store: XComStore, args: argparse.Namespace) -> Iterable[StoredObject]:
+def _selected(
+    store: XComStore, args: argparse.Namespace, location: Location | None = None
+) -> Iterable[StoredObject]:
     if args.run and not args.dag:
         raise SystemExit("xcomstore: --run needs --dag")
     now = time.time()
-    for obj in store.list(args.dag, args.run):
+    for obj in store.list(args.dag, args.run, location=location):
         origin = obj.header.origin if obj.header else None
         if args.task and (origin is None or origin.task_id != args.task):
             continue
@@ -204,7 +232,7 @@ def _to_arrow(value: Any) -> Any:
 
 
 def _verify(store: XComStore, args: argparse.Namespace) -> int:
-    uris = args.uris or [o.uri for o in _selected(store, args)]
+    uris = args.uris or [o.uri for location in store.locations for o in _selected(store, args, location)]
     results = []
     for uri in uris:
         try:
@@ -237,6 +265,65 @@ def _du(store: XComStore, args: argparse.Namespace) -> int:
         return 0
     _print_table([args.by.upper(), "OBJECTS", "SIZE"], [[k, str(n), _human(b)] for k, (n, b) in ordered])
     return 0
+
+
+def _gc(store: XComStore, args: argparse.Namespace) -> int:
+    index = None if args.expired_only else _live_index(args)
+    summary = collect(store, index, grace=args.grace, dry_run=args.dry_run, progress=_gc_progress)
+    if args.json:
+        _print_json(summary.to_json())
+    else:
+        verb = "would remove" if args.dry_run else "removed"
+        for reason, (count, size) in sorted(summary.removed.items()):
+            print(f"{verb} {count} {reason} objects ({_human(size)})")
+        print(
+            f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
+        )
+        for error in summary.errors:
+            print(f"error: {error}", file=sys.stderr)
+    return 1 if summary.errors else 0
+
+
+def _live_index(args: argparse.Namespace) -> LiveIndex:
+    if args.api_url:
+        token = args.api_token or os.environ.get("XCOMSTORE_API_TOKEN")
+        password = os.environ.get("XCOMSTORE_API_PASSWORD")
+        return RestApiIndex(args.api_url, token=token, user=args.api_user, password=password)
+    url = args.db_url or _airflow_db_url()
+    if not url:
+        raise ConfigError(
+            "gc needs the metadata DB (--db-url, or Airflow's config) or --api-url; or use --expired-only"
+        )
+    return MetadataDbIndex(url)
+
+
+def _airflow_db_url() -> str | None:
+    try:
+        from airflow.configuration import conf
+    except ImportError:
+        return None
+    return str(conf.get("database", "sql_alchemy_conn"))
+
+
+def _gc_progress(summary: GcSummary) -> None:
+    removed = sum(n for n, _ in summary.removed.values())
+    print(f"gc: {summary.scanned} objects scanned, {removed} to remove …", file=sys.stderr, flush=True)
+
+
+def _repair(store: XComStore, args: argparse.Namespace) -> int:
+    summary = repair(store, dry_run=args.dry_run)
+    if args.json:
+        _print_json(summary.to_json())
+    else:
+        verb = "would copy" if args.dry_run else "copied"
+        for copy in summary.copied:
+            print(f"{verb} {copy['from']} → {copy['to']} ({copy['reason']})")
+        for lost in summary.unrecoverable:
+            print(f"UNRECOVERABLE {lost['object']}: {lost['reason']}")
+        print(
+            f"{summary.checked} objects checked, {len(summary.copied)} copies {verb.split()[-1]}, {len(summary.unrecoverable)} unrecoverable"
+        )
+    return 1 if summary.unrecoverable else 0
 
 
 def _check_config(store: XComStore, args: argparse.Namespace) -> int:
