@@ -66,7 +66,9 @@ def show_metadata_db() -> None:
             data = json.loads(value) if isinstance(value, (str, bytes)) else value
             where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
             if isinstance(data, dict) and "__xcomstore__" in data:
-                print(f"  {where:10} {key}: offloaded {data['summary']}, {data['stored_bytes']} B → {data['uri']}")
+                print(
+                    f"  {where:10} {key}: offloaded {data['summary']}, {data['stored_bytes']} B → {data['uri']}"
+                )
             else:
                 print(f"  {where:10} {key}: inline {value}")
     failed = [s for s in states if s[2] != "success"]

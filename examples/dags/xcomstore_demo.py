@@ -6,7 +6,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-
 from airflow.sdk import dag, task
 
 
