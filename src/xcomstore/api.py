@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from xcomstore import compression, layout, objectformat, retention
+from xcomstore import compression, layout, objectformat, policy, retention, signing
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
 from xcomstore.errors import (
     CorruptObjectError,
@@ -106,25 +106,44 @@ class XComStore:
 
     # -- push ------------------------------------------------------------------------------
     def push(self, value: Any, origin: Origin) -> Any:
-        """What to keep in the metadata DB for `value`: itself as JSON, or a reference."""
+        """What to keep in the metadata DB for `value`: itself as JSON, or a reference.
+
+        Checks the allowed types and the size limit first: a rejected value stores nothing.
+        """
         json_codec = self.codecs.json
         if origin.key in self.settings.inline_keys:
             return json_codec.to_jsonable(value)
         binary = self.codecs.binary_for(value)
+        codec = binary or json_codec
+        described = codec.describe(value)
+        policy.check_type(self.settings, origin, codec.name, described.type_name)
         if binary is not None:
-            if binary.size_hint(value) <= self.settings.threshold:
+            hint = binary.size_hint(value)
+            policy.check_size(self.settings, origin, hint)
+            if hint <= self.settings.threshold:
                 with contextlib.suppress(TypeError):  # Airflow cannot store it as JSON at all
                     jsonable, data = json_codec.dumps(value)
                     if len(data) <= self.settings.threshold:
                         self.observer.inline(origin, len(data))
                         return jsonable
-            return self.offload(value, binary, binary.describe(value), origin).to_json()
+            return self._reference(self.offload(value, binary, described, origin))
         jsonable, data = json_codec.dumps(value)
+        policy.check_size(self.settings, origin, len(data))
         # A small value that looks like a reference is offloaded, so it is never misread.
         if len(data) <= self.settings.threshold and not is_reference(jsonable):
             self.observer.inline(origin, len(data))
             return jsonable
-        return self.offload(data, json_codec, json_codec.describe(value), origin).to_json()
+        return self._reference(self.offload(data, json_codec, described, origin))
+
+    def _reference(self, ref: Reference) -> dict[str, Any]:
+        """The reference as kept in the DB: JSON, signed when signing keys are set."""
+        return signing.sign(ref.to_json(), self.settings.signing_keys)
+
+    def _parse(self, stored: Any) -> Reference:
+        """A stored reference, checked for shape and (with signing keys) for its signature."""
+        ref = Reference.from_json(stored)
+        signing.check(stored, self.settings.signing_keys)
+        return ref
 
     def offload(self, payload: Any, codec: Codec, described: Description, origin: Origin) -> Reference:
         """Write one object for `origin` to every location; the reference comes once enough exist."""
@@ -176,7 +195,7 @@ class XComStore:
         sizes: list[int] = []
 
         def encode(stream: BinaryIO) -> None:
-            counter = CountingWriter(stream)
+            counter = CountingWriter(stream, self.settings.max_size)
             own = codec.encode(payload, counter, self.settings.compression if native else "none")  # type: ignore[arg-type]
             sizes.append(counter.count if own is None else own)
 
@@ -232,7 +251,9 @@ class XComStore:
         """The value for what the metadata DB holds: a reference is read, JSON is decoded."""
         if not is_reference(stored):
             return self.codecs.json.from_jsonable(stored)
-        return self.read_reference(Reference.from_json(stored))
+        with self._reported("read", "", str(stored.get("uri"))):
+            ref = self._parse(stored)
+        return self.read_reference(ref)
 
     def read_reference(self, ref: Reference) -> Any:
         """Read the value, trying each copy in order; every copy must check out against `ref`."""
@@ -288,7 +309,7 @@ class XComStore:
         """Delete every copy behind a stored reference; False if `stored` is not a reference."""
         if not is_reference(stored):
             return False
-        ref = Reference.from_json(stored)
+        ref = self._parse(stored)
         targets = [self.locate(uri) for uri in ref.uris]
         deleted = [location.delete(relpath) for location, relpath in targets]
         return any(deleted)

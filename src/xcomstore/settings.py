@@ -91,6 +91,30 @@ OPTIONS: Final = (
         "dag_id=reports_*:90d; key=scratch_*:1d; task_id=archive:never",
     ),
     Option(
+        "allowed_types",
+        "*",
+        "What may be pushed, comma-separated: categories (json, table, array, bytes) and/or "
+        "patterns of type names (pandas.DataFrame, numpy.ndarray, dict, mypkg.*). A push of "
+        "anything else fails the task and stores nothing. '*' allows all.",
+        "table, array, json",
+    ),
+    Option(
+        "max_size",
+        "",
+        "Largest value that may be pushed, in bytes before compression (65536, 64KiB, 2GB); "
+        "empty for no limit. A larger value fails the task and stores nothing.",
+        "2GiB",
+    ),
+    Option(
+        "signing_keys",
+        "",
+        "Keys that sign references, as 'key_id:secret' separated by commas; the first signs new "
+        "references, all verify. When set, a reference without a valid signature (e.g. written "
+        "through the REST API) is refused on read and never purged. Keep it secret: use "
+        "AIRFLOW__XCOMSTORE__SIGNING_KEYS_SECRET or _CMD.",
+        "k2026:9f1c…, k2025:77ab…",
+    ),
+    Option(
         "retries",
         "3",
         "How many times a failed store operation is retried (with exponential backoff) before "
@@ -120,6 +144,9 @@ class Settings:
     required_copies: int = 0  # 0: all of them
     retention: float | None = None  # seconds; None keeps forever
     retention_rules: tuple[RetentionRule, ...] = ()
+    allowed_types: tuple[str, ...] = ("*",)
+    max_size: int | None = None
+    signing_keys: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def path(self) -> str:
@@ -145,6 +172,9 @@ class Settings:
             required_copies=_copies(value["required_copies"], len(paths)),
             retention=_age(value["retention"], "retention"),
             retention_rules=_rules(value["retention_rules"]),
+            allowed_types=_names(value["allowed_types"], "allowed_types") or ("*",),
+            max_size=parse_size(value["max_size"], "max_size") if value["max_size"] else None,
+            signing_keys=_keys(value["signing_keys"], "signing_keys"),
             threshold=parse_size(value["threshold"], "threshold"),
             compression=value["compression"],
             compression_level=level,
@@ -186,6 +216,23 @@ def _copies(text: str, locations: int) -> int:
             f"(the number of locations in path)"
         )
     return number
+
+
+def _names(text: str, name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _keys(text: str, name: str) -> tuple[tuple[str, bytes], ...]:
+    """('key_id', secret) pairs from 'id1:secret1, id2:secret2'."""
+    keys = []
+    for part in _names(text, name):
+        key_id, colon, secret = part.partition(":")
+        if not colon or not key_id.strip() or len(secret.strip()) < 16:
+            raise ConfigError(f"{_label(name)}: each key must be '<key_id>:<secret of 16+ characters>'")
+        keys.append((key_id.strip(), secret.strip().encode()))
+    if len({k for k, _ in keys}) != len(keys):
+        raise ConfigError(f"{_label(name)}: a key id appears twice")
+    return tuple(keys)
 
 
 def _age(text: str, name: str) -> float | None:

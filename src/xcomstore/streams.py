@@ -9,7 +9,7 @@ import hashlib
 import io
 from typing import BinaryIO
 
-from xcomstore.errors import ObjectFormatError
+from xcomstore.errors import ObjectFormatError, RejectedValueError
 
 
 class HashingWriter(io.RawIOBase):
@@ -76,19 +76,28 @@ class HashingReader(io.RawIOBase):
 
 
 class CountingWriter(io.RawIOBase):
-    """Writes through to `sink`, counting bytes: the payload's size before compression."""
+    """Writes through to `sink`, counting bytes: the payload's size before compression.
 
-    def __init__(self, sink: BinaryIO) -> None:
+    With a `limit`, the write that would exceed it raises RejectedValueError instead.
+    """
+
+    def __init__(self, sink: BinaryIO, limit: int | None = None) -> None:
         self._sink = sink
+        self._limit = limit
         self.count = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        written = self._sink.write(data)
-        self.count += written
-        return written
+        size = memoryview(data).nbytes
+        if self._limit is not None and self.count + size > self._limit:
+            raise RejectedValueError(
+                f"the value grew past the size limit of {self._limit} bytes while being written"
+            )
+        self._sink.write(data)
+        self.count += size
+        return size
 
     def close(self) -> None:
         super().close()
