@@ -36,7 +36,31 @@ def read_config() -> dict[str, str]:
     for name in names:
         value = conf.get(SECTION, name, fallback=defaults.get(name, ""))
         raw[name] = "" if value is None else str(value)
+    for name in _KEY_OPTIONS:
+        if raw.get(name):
+            raw[name] = _resolve_keys(raw[name])
     return raw
+
+
+_KEY_OPTIONS = ("encryption_keys", "signing_keys")
+
+
+def _resolve_keys(text: str) -> str:
+    """Replace 'id:var:<name>' and 'id:conn:<conn_id>' by the Airflow variable / connection password."""
+    resolved = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key_id, _, rest = part.partition(":")
+        kind, _, name = rest.partition(":")
+        if kind == "var" and name:
+            from airflow.sdk import Variable
+
+            rest = str(Variable.get(name))
+        elif kind == "conn" and name:
+            from airflow.sdk import Connection
+
+            rest = str(Connection.get(name).password or "")
+        resolved.append(f"{key_id}:{rest}")
+    return ", ".join(resolved)
 
 
 def read_env_config() -> dict[str, str]:

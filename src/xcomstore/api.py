@@ -30,7 +30,7 @@ from xcomstore.observe import Observer
 from xcomstore.reference import Reference, is_reference
 from xcomstore.settings import Settings
 from xcomstore.store import Location, ObjectInfo, PendingWrite, RetryPolicy, fsspec_filesystem
-from xcomstore.streams import CountingWriter, HashingReader, TeeWriter
+from xcomstore.streams import CountingWriter, TeeWriter
 
 log = logging.getLogger("xcomstore")
 #: Resolves a configured URL to (fsspec filesystem, root path); see store.fsspec_filesystem.
@@ -185,6 +185,7 @@ class XComStore:
             expires=_iso(expires) if expires else None,
             meta={**described.meta, **({"compression": settings.compression} if native else {})},
             producer=_producer(),
+            encryption=settings.encryption.new_params() if settings.encryption else None,
         )
 
     def _write(self, relpath: str, header: Header, codec: Codec, payload: Any) -> _Written:
@@ -200,7 +201,13 @@ class XComStore:
             sizes.append(counter.count if own is None else own)
 
         try:
-            seal = objectformat.write_object(sink, header, encode, level=self.settings.compression_level)  # type: ignore[arg-type]
+            seal = objectformat.write_object(
+                sink,  # type: ignore[arg-type]
+                header,
+                encode,
+                level=self.settings.compression_level,
+                keyring=self.settings.encryption,
+            )
         except BaseException:
             for p in pending:
                 p.abort()
@@ -292,7 +299,9 @@ class XComStore:
         with location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, expected_sha256)
             codec = self.codecs.by_name(obj.header.codec)
-            return objectformat.decode_payload(obj, lambda s: codec.decode(s, obj.header.meta))
+            return objectformat.decode_payload(
+                obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption
+            )
 
     def _open(self, relpath: str, stream: BinaryIO, size: int, expected_sha256: str | None) -> OpenObject:
         obj = objectformat.open_object(stream, size)
@@ -319,7 +328,7 @@ class XComStore:
         location, relpath = self.locate(uri)
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
-            objectformat.verify_payload(obj)
+            objectformat.verify_payload(obj, self.settings.encryption)
             return obj.header
 
     @contextlib.contextmanager
@@ -329,8 +338,8 @@ class XComStore:
         location, relpath = self.locate(uri)
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
-            bounded = HashingReader(obj.source, obj.seal.length)
-            yield obj.header, compression.decompressing_reader(obj.header.compression, bounded)  # type: ignore[arg-type]
+            plain, _ = objectformat.plaintext_stream(obj, self.settings.encryption)
+            yield obj.header, compression.decompressing_reader(obj.header.compression, plain)
 
     def head(self, uri: str) -> Header:
         """An object's header, read from its first bytes only."""

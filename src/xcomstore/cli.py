@@ -23,6 +23,7 @@ from xcomstore.errors import ConfigError, XComStoreError
 from xcomstore.gc import DEFAULT_GRACE, GcSummary, collect
 from xcomstore.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
 from xcomstore.preview import preview
+from xcomstore.rekey import rekey
 from xcomstore.repair import repair
 from xcomstore.retention import parse_age
 from xcomstore.store import Location
@@ -86,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = _command(sub, "repair", "re-copy missing or damaged copies between locations", _repair)
     rep.add_argument("--dry-run", action="store_true", help="only report what would be copied")
+
+    rk = _command(sub, "rekey", "re-encrypt objects under the active encryption key", _rekey)
+    rk.add_argument("--dry-run", action="store_true", help="only report what would be re-encrypted")
 
     _command(sub, "check-config", "validate the [xcomstore] settings and reach the store", _check_config)
     return parser
@@ -324,6 +328,22 @@ def _repair(store: XComStore, args: argparse.Namespace) -> int:
             f"{summary.checked} objects checked, {len(summary.copied)} copies {verb.split()[-1]}, {len(summary.unrecoverable)} unrecoverable"
         )
     return 1 if summary.unrecoverable else 0
+
+
+def _rekey(store: XComStore, args: argparse.Namespace) -> int:
+    summary = rekey(store, dry_run=args.dry_run)
+    if args.json:
+        _print_json(summary.to_json())
+    else:
+        verb = "would re-encrypt" if args.dry_run else "re-encrypted"
+        for uri in summary.rewritten:
+            print(f"{verb} {uri}")
+        for error in summary.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(
+            f"{summary.checked} objects checked, {len(summary.rewritten)} {verb}, {len(summary.errors)} errors"
+        )
+    return 1 if summary.errors else 0
 
 
 def _check_config(store: XComStore, args: argparse.Namespace) -> int:

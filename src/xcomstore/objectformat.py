@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
 from xcomstore import compression
+from xcomstore.encryption import TAG_SIZE, DecryptingReader, EncryptingWriter, Keyring
 from xcomstore.errors import CorruptObjectError, ObjectFormatError
 from xcomstore.streams import HashingReader, HashingWriter
 
@@ -88,6 +89,7 @@ class Header:
     expires: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     producer: Mapping[str, str] = field(default_factory=dict)
+    encryption: Mapping[str, str] | None = None  # algorithm, key id and nonce when encrypted
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -100,6 +102,7 @@ class Header:
             "expires": self.expires,
             "meta": dict(self.meta),
             "producer": dict(self.producer),
+            **({"encryption": dict(self.encryption)} if self.encryption else {}),
         }
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -121,6 +124,7 @@ class Header:
             expires=_optional_text(doc, "expires"),
             meta=_mapping(doc, "meta"),
             producer=_mapping(doc, "producer"),
+            encryption=_mapping(doc, "encryption") or None,
         )
 
 
@@ -165,16 +169,35 @@ def write_object(
     encode: Callable[[BinaryIO], None],
     *,
     level: int | None = None,
+    keyring: Keyring | None = None,
 ) -> Seal:
     """Write header, the payload `encode` produces (compressed as the header says) and the seal."""
+
+    def fill(hashed: BinaryIO) -> None:
+        stream = compression.compressing_writer(header.compression, hashed, level)
+        encode(stream)
+        stream.close()
+
+    return write_payload(sink, header, fill, keyring)
+
+
+def write_payload(
+    sink: BinaryIO, header: Header, fill: Callable[[BinaryIO], None], keyring: Keyring | None = None
+) -> Seal:
+    """Write header, then the (compressed) payload bytes `fill` writes, encrypted if the header
+    says so, then the seal. The checksum covers the payload before encryption."""
     header_bytes = header.to_bytes()
     sink.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)))
     sink.write(header_bytes)
-    hashed = HashingWriter(sink)
-    stream = compression.compressing_writer(header.compression, hashed, level)  # type: ignore[arg-type]
-    encode(stream)
-    stream.close()
-    seal = Seal(hashed.count, hashed.digest())
+    encrypted = None
+    if header.encryption:
+        key, nonce = (keyring or Keyring()).key_for(header.encryption)
+        encrypted = EncryptingWriter(sink, key, nonce)
+    hashed = HashingWriter(encrypted or sink)  # type: ignore[arg-type]
+    fill(hashed)  # type: ignore[arg-type]
+    if encrypted is not None:
+        encrypted.close()
+    seal = Seal(hashed.count + (TAG_SIZE if encrypted else 0), hashed.digest())
     sink.write(_SEAL.pack(seal.length, seal.sha256, SEAL_MAGIC))
     return seal
 
@@ -244,28 +267,54 @@ def open_object(source: BinaryIO, size: int) -> OpenObject:
     return OpenObject(header, seal, source)
 
 
-def decode_payload(obj: OpenObject, decode: Callable[[BinaryIO], Any]) -> Any:
+class _Plaintext:
+    """The payload's plaintext (compressed) bytes, hashed as read; decrypted if need be."""
+
+    def __init__(self, obj: OpenObject, keyring: Keyring | None) -> None:
+        self._seal = obj.seal
+        self._decrypting = None
+        source = obj.source
+        length = obj.seal.length
+        if obj.header.encryption:
+            key, nonce = (keyring or Keyring()).key_for(obj.header.encryption)
+            length -= TAG_SIZE
+            if length < 0:
+                raise ObjectFormatError("encrypted payload is shorter than its tag")
+            self._decrypting = DecryptingReader(source, key, nonce, length)
+            source = self._decrypting  # type: ignore[assignment]
+        self.hashed = HashingReader(source, length)
+
+    def check(self) -> None:
+        """Read what is left, then compare checksum (and GCM tag) with the seal."""
+        self.hashed.drain()
+        if self._decrypting is not None:
+            self._decrypting.finish()
+        if self.hashed.digest() != self._seal.sha256:
+            raise CorruptObjectError("payload checksum mismatch: the object is corrupted")
+
+
+def decode_payload(obj: OpenObject, decode: Callable[[BinaryIO], Any], keyring: Keyring | None = None) -> Any:
     """Decompress and decode the payload while hashing it; return the value only if it verifies."""
-    hashed = HashingReader(obj.source, obj.seal.length)
-    stream = compression.decompressing_reader(obj.header.compression, hashed)  # type: ignore[arg-type]
+    plain = _Plaintext(obj, keyring)
+    stream = compression.decompressing_reader(obj.header.compression, plain.hashed)  # type: ignore[arg-type]
     try:
         value = decode(stream)
     except ObjectFormatError:
         raise
     except Exception as exc:
         # A decoder fails on damaged bytes before the checksum is reached: say which it was.
-        _check_digest(hashed, obj.seal)
+        plain.check()
         raise ObjectFormatError(f"payload could not be decoded: {type(exc).__name__}: {exc}") from exc
-    _check_digest(hashed, obj.seal)
+    plain.check()
     return value
 
 
-def verify_payload(obj: OpenObject) -> None:
+def verify_payload(obj: OpenObject, keyring: Keyring | None = None) -> None:
     """Hash the whole payload and compare it with the seal, without decoding."""
-    _check_digest(HashingReader(obj.source, obj.seal.length), obj.seal)
+    _Plaintext(obj, keyring).check()
 
 
-def _check_digest(hashed: HashingReader, seal: Seal) -> None:
-    hashed.drain()
-    if hashed.digest() != seal.sha256:
-        raise CorruptObjectError("payload checksum mismatch: the object is corrupted")
+def plaintext_stream(obj: OpenObject, keyring: Keyring | None = None) -> tuple[BinaryIO, Callable[[], None]]:
+    """The payload's compressed plaintext as a stream, and the check to call once it is read."""
+    plain = _Plaintext(obj, keyring)
+    return plain.hashed, plain.check  # type: ignore[return-value]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from xcomstore import compression
+from xcomstore.encryption import Keyring
 from xcomstore.errors import ConfigError
 from xcomstore.retention import RetentionRule, parse_age, parse_rules
 
@@ -115,6 +116,17 @@ OPTIONS: Final = (
         "k2026:9f1c…, k2025:77ab…",
     ),
     Option(
+        "encryption_keys",
+        "",
+        "Encrypt offloaded values client-side with AES-256-GCM: keys as "
+        "'key_id:<base64 of 32 bytes>' separated by commas; the first encrypts, all decrypt, so "
+        "keys rotate by putting a new one first (then `xcomstore rekey`). Empty: no encryption. "
+        "Keep it secret: AIRFLOW__XCOMSTORE__ENCRYPTION_KEYS_SECRET (secrets backend) or _CMD, "
+        "or write 'key_id:var:<variable>' / 'key_id:conn:<connection>' to take the key from an "
+        "Airflow variable or a connection's password.",
+        "k2026:3q2+7w…=, k2025:Zm9v…=",
+    ),
+    Option(
         "retries",
         "3",
         "How many times a failed store operation is retried (with exponential backoff) before "
@@ -147,6 +159,7 @@ class Settings:
     allowed_types: tuple[str, ...] = ("*",)
     max_size: int | None = None
     signing_keys: tuple[tuple[str, bytes], ...] = ()
+    encryption: Keyring = field(default_factory=Keyring)
 
     @property
     def path(self) -> str:
@@ -175,6 +188,7 @@ class Settings:
             allowed_types=_names(value["allowed_types"], "allowed_types") or ("*",),
             max_size=parse_size(value["max_size"], "max_size") if value["max_size"] else None,
             signing_keys=_keys(value["signing_keys"], "signing_keys"),
+            encryption=Keyring.parse(value["encryption_keys"]),
             threshold=parse_size(value["threshold"], "threshold"),
             compression=value["compression"],
             compression_level=level,
