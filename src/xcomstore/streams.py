@@ -7,9 +7,49 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
+import threading
 from typing import BinaryIO
 
 from xcomstore.errors import ObjectFormatError, RejectedValueError
+
+
+_BACKGROUND_MIN = 64 << 10  # smaller chunks are hashed in line: a thread hop would cost more
+
+
+class BackgroundHash:
+    """sha256 computed on a worker thread, so hashing overlaps encoding, compression and I/O.
+
+    hashlib releases the GIL on large updates, so on two cores the checksum is nearly free.
+    Chunks are copied to immutable bytes before queueing: callers may reuse their buffers.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._worker: threading.Thread | None = None
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        if self._queue is None and memoryview(data).nbytes < _BACKGROUND_MIN:
+            self._hash.update(data)
+            return
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=8)  # bounds the memory held by pending chunks
+            self._worker = threading.Thread(target=self._run, name="xcomstore-sha256", daemon=True)
+            self._worker.start()
+        self._queue.put(data if isinstance(data, bytes) else bytes(data))
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def digest(self) -> bytes:
+        if self._queue is not None and self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = None
+        return self._hash.digest()
 
 
 class HashingWriter(io.RawIOBase):
@@ -17,7 +57,7 @@ class HashingWriter(io.RawIOBase):
 
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
-        self._hash = hashlib.sha256()
+        self._hash = BackgroundHash()
         self.count = 0
 
     def writable(self) -> bool:
@@ -47,7 +87,7 @@ class HashingReader(io.RawIOBase):
 
     def __init__(self, source: BinaryIO, length: int) -> None:
         self._source = source
-        self._hash = hashlib.sha256()
+        self._hash = BackgroundHash()
         self.remaining = length
 
     def readable(self) -> bool:
