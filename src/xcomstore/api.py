@@ -22,6 +22,7 @@ from xcomstore.errors import (
     ForgedReferenceError,
     ObjectFormatError,
     ObjectNotFoundError,
+    RejectedValueError,
     StoreUnavailableError,
     XComStoreError,
 )
@@ -112,7 +113,7 @@ class XComStore:
         """
         json_codec = self.codecs.json
         if origin.key in self.settings.inline_keys:
-            return json_codec.to_jsonable(value)
+            return self._inline_key(value, origin)
         binary = self.codecs.binary_for(value)
         codec = binary or json_codec
         described = codec.describe(value)
@@ -127,13 +128,33 @@ class XComStore:
                         self.observer.inline(origin, len(data))
                         return jsonable
             return self._reference(self.offload(value, binary, described, origin))
-        jsonable, data = json_codec.dumps(value)
+        jsonable, data = self._dumps(value, origin)
         policy.check_size(self.settings, origin, len(data))
         # A small value that looks like a reference is offloaded, so it is never misread.
         if len(data) <= self.settings.threshold and not is_reference(jsonable):
             self.observer.inline(origin, len(data))
             return jsonable
         return self._reference(self.offload(data, json_codec, described, origin))
+
+    def _dumps(self, value: Any, origin: Origin) -> tuple[Any, bytes]:
+        """The value's JSON form; a value nothing can store is rejected, naming the XCom."""
+        try:
+            return self.codecs.json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise RejectedValueError(
+                f"XCom {origin.key!r} of task {origin.task_id!r}: cannot store a {type(value).__module__}."
+                f"{type(value).__qualname__}: {exc}. Nothing was stored."
+            ) from exc
+
+    def _inline_key(self, value: Any, origin: Origin) -> Any:
+        """Keys Airflow reads from the DB itself stay inline; they can't hold a reference lookalike."""
+        jsonable = self.codecs.json.to_jsonable(value)
+        if is_reference(jsonable):
+            raise RejectedValueError(
+                f"XCom {origin.key!r} must stay in the metadata DB, but its value looks like an "
+                "xcomstore reference and would be misread. Nothing was stored."
+            )
+        return jsonable
 
     def _reference(self, ref: Reference) -> dict[str, Any]:
         """The reference as kept in the DB: JSON, signed when signing keys are set."""

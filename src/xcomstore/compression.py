@@ -50,6 +50,7 @@ class _Uncloseable:
 
 def compressing_writer(name: str, sink: BinaryIO, level: int | None = None) -> BinaryIO:
     """A writable stream that compresses into `sink`. Closing it ends the frame, not `sink`."""
+    check(name, level)
     lvl = DEFAULT_LEVELS[name] if level is None else level
     if name == "zstd":
         # threads=-1: one compression thread per core, the payload is large by construction.

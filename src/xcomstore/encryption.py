@@ -33,7 +33,7 @@ class Keyring:
     keys: tuple[tuple[str, bytes], ...] = ()
 
     @classmethod
-    def parse(cls, text: str, setting: str = "encryption_keys") -> Keyring:
+    def parse(cls, text: str, setting: str = "[xcomstore] encryption_keys") -> Keyring:
         """Keys from 'id1:<base64 of 32 bytes>, id2:…'."""
         keys = []
         for part in (p.strip() for p in text.split(",")):
@@ -46,12 +46,12 @@ class Keyring:
                 key = b""
             if not key_id.strip() or len(key) != 32:
                 raise ConfigError(
-                    f"[xcomstore] {setting}: each key must be '<key_id>:<base64 of 32 random bytes>' "
+                    f"{setting}: each key must be '<key_id>:<base64 of 32 random bytes>' "
                     '(make one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())")'
                 )
             keys.append((key_id.strip(), key))
         if len({k for k, _ in keys}) != len(keys):
-            raise ConfigError(f"[xcomstore] {setting}: a key id appears twice")
+            raise ConfigError(f"{setting}: a key id appears twice")
         return cls(tuple(keys))
 
     def __bool__(self) -> bool:

@@ -21,7 +21,7 @@ EMPTY: Final = "~"  # '~' is always escaped inside a segment, so it is free to m
 MAX_SEGMENT: Final = 120  # keeps five segments well below S3's 1024-byte key limit
 _HASHED_TAIL: Final = 16
 _SAFE: Final = "-_."
-_SEGMENT_RE: Final = re.compile(r"^(~|[A-Za-z0-9_\-%][A-Za-z0-9_.\-%]*(~[0-9a-f]{16})?)$")
+_SEGMENT_RE: Final = re.compile(r"~|[A-Za-z0-9_\-%][A-Za-z0-9_.\-%]*(~[0-9a-f]{16})?")
 
 
 def encode_segment(text: str) -> str:
@@ -29,7 +29,8 @@ def encode_segment(text: str) -> str:
     if not text:
         return EMPTY
     # quote() never escapes '~'; do it here so '~' only ever appears as our own marker.
-    encoded = quote(text, safe=_SAFE).replace("~", "%7E")
+    # surrogatepass: a lone surrogate (possible in a Python str) still gets a distinct path.
+    encoded = quote(text.encode("utf-8", "surrogatepass"), safe=_SAFE).replace("~", "%7E")
     if encoded.startswith("."):
         encoded = "%2E" + encoded[1:]
     if len(encoded) <= MAX_SEGMENT:
@@ -47,7 +48,11 @@ def decode_segment(segment: str) -> str:
     if segment == EMPTY:
         return ""
     head, shortened, _ = segment.partition("~")
-    return unquote(head) + ("…" if shortened else "")
+    try:
+        text = unquote(head, errors="surrogatepass")
+    except UnicodeDecodeError:  # a shortened head may end inside a multi-byte character
+        text = unquote(head, errors="replace")
+    return text + ("…" if shortened else "")
 
 
 def object_path(origin: Origin) -> str:
@@ -70,7 +75,7 @@ def check_relative_path(relpath: str) -> str:
     if len(parts) != 5 or not parts[4].endswith(SUFFIX):
         raise ForgedReferenceError(f"object path {relpath!r} is not <dag>/<run>/<task>/<map>/<key>.xcs")
     parts[4] = parts[4][: -len(SUFFIX)]
-    if not all(_SEGMENT_RE.match(p) for p in parts) or not re.fullmatch(r"-1|\d+", parts[3]):
+    if not all(_SEGMENT_RE.fullmatch(p) for p in parts) or not re.fullmatch(r"-1|\d+", parts[3]):
         raise ForgedReferenceError(f"object path {relpath!r} has a segment xcomstore never writes")
     return relpath
 

@@ -110,8 +110,8 @@ class Header:
     def from_bytes(cls, raw: bytes) -> Header:
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ObjectFormatError(f"header is not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, absurd nesting or numbers
+            raise ObjectFormatError(f"header is not valid JSON: {type(exc).__name__}: {exc}") from None
         if not isinstance(doc, dict):
             raise ObjectFormatError("header is not a JSON object")
         return cls(

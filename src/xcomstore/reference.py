@@ -16,7 +16,7 @@ from xcomstore.errors import ForgedReferenceError
 
 TAG: Final = "__xcomstore__"
 VERSION: Final = 1
-_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _MAX_URI: Final = 4096
 
 
@@ -57,7 +57,7 @@ class Reference:
         """Parse a stored reference strictly; anything off raises ForgedReferenceError."""
         if not is_reference(data):
             raise ForgedReferenceError("not an xcomstore reference")
-        if data[TAG] != VERSION:
+        if type(data[TAG]) is not int or data[TAG] != VERSION:
             raise ForgedReferenceError(f"reference version {data[TAG]!r} is not one this xcomstore reads")
         texts = {k: data.get(k) for k in ("uri", "type", "summary", "codec", "compression", "sha256")}
         numbers = {k: data.get(k) for k in ("size", "stored_bytes")}
@@ -65,7 +65,7 @@ class Reference:
         bad += [k for k, v in numbers.items() if type(v) is not int or v < 0]
         if bad:
             raise ForgedReferenceError(f"reference field(s) {', '.join(bad)} missing or of the wrong type")
-        if not _SHA256_RE.match(texts["sha256"] or "") or len(texts["uri"] or "") > _MAX_URI:
+        if not _SHA256_RE.fullmatch(texts["sha256"] or "") or len(texts["uri"] or "") > _MAX_URI:
             raise ForgedReferenceError("reference has a malformed checksum or an overlong uri")
         replicas = data.get("replicas", [])
         if not isinstance(replicas, list) or not all(

@@ -141,7 +141,7 @@ OPTIONS: Final = (
     ),
 )
 _KNOWN: Final = {o.name: o for o in OPTIONS}
-_SIZE_RE: Final = re.compile(r"^\s*(\d+)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+_SIZE_RE: Final = re.compile(r"\s*(\d+)\s*([KMGT]i?B?|B)?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,13 @@ class Settings:
             _integer(value["compression_level"], "compression_level") if value["compression_level"] else None
         )
         try:
-            compression.check(value["compression"], level)
+            compression.check(value["compression"], None)
         except ConfigError as exc:
             raise ConfigError(f"{_label('compression')}: {exc}") from None
+        try:
+            compression.check(value["compression"], level)
+        except ConfigError as exc:
+            raise ConfigError(f"{_label('compression_level')}: {exc}") from None
         extra_keys = {k.strip() for k in value["inline_keys"].split(",") if k.strip()}
         paths = _paths(value["path"])
         return cls(
@@ -188,7 +192,7 @@ class Settings:
             allowed_types=_names(value["allowed_types"], "allowed_types") or ("*",),
             max_size=parse_size(value["max_size"], "max_size") if value["max_size"] else None,
             signing_keys=_keys(value["signing_keys"], "signing_keys"),
-            encryption=Keyring.parse(value["encryption_keys"]),
+            encryption=Keyring.parse(value["encryption_keys"], _label("encryption_keys")),
             threshold=parse_size(value["threshold"], "threshold"),
             compression=value["compression"],
             compression_level=level,
@@ -286,7 +290,7 @@ def _integer(text: str, name: str) -> int:
 
 def parse_size(text: str, name: str) -> int:
     """Bytes from '65536', '64KiB', '1MB', '2 GiB'."""
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     if not match:
         raise ConfigError(f"{_label(name)} = {text!r} is not a size in bytes (e.g. 65536, 64KiB, 1MB)")
     number, unit = int(match.group(1)), (match.group(2) or "").lower()

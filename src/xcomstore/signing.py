@@ -49,7 +49,7 @@ def check(doc: dict[str, Any], keys: Sequence[tuple[str, bytes]]) -> None:
     secret = dict(keys).get(key_id)
     if secret is None:
         raise ForgedReferenceError(f"the reference is signed with key {key_id!r}, which is not configured")
-    if not hmac.compare_digest(mac, _mac(doc, secret)):
+    if not hmac.compare_digest(mac.encode("utf-8", "replace"), _mac(doc, secret).encode()):
         raise ForgedReferenceError("the reference's signature does not match: it was altered or forged")
 
 

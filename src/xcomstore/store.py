@@ -86,7 +86,9 @@ class Location:
         self.fs = fs
         self.root = root.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self.is_local = "file" in _protocols(fs) or "local" in _protocols(fs)
+        # Filesystems where a rename publishes a file at once; elsewhere (object stores) an
+        # upload becomes visible only when it completes, which is atomic already.
+        self.renames_atomically = bool({"file", "local", "memory"} & set(_protocols(fs)))
 
     def __repr__(self) -> str:
         return f"Location({self.url!r})"
@@ -101,7 +103,8 @@ class Location:
         if not uri.startswith(prefix):
             raise ForgedReferenceError(f"{uri!r} is not inside {self.url!r}")
         relpath = uri[len(prefix) :]
-        if posixpath.normpath(relpath) != relpath or relpath.startswith("/") or "\\" in relpath:
+        parts = relpath.split("/")
+        if any(p in ("", ".", "..") for p in parts) or "\\" in relpath:
             raise ForgedReferenceError(f"{uri!r} is not a normalised path inside {self.url!r}")
         return relpath
 
@@ -116,7 +119,7 @@ class Location:
         publish an upload when it completes, so an aborted write never shows a partial object.
         """
         target = self._full(relpath)
-        if self.is_local:
+        if self.renames_atomically:
             parent = posixpath.dirname(target)
             self.fs.makedirs(parent, exist_ok=True)
             temp = f"{parent}/.{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp"

@@ -13,7 +13,6 @@ from typing import BinaryIO
 
 from xcomstore.errors import ObjectFormatError, RejectedValueError
 
-
 _BACKGROUND_MIN = 64 << 10  # smaller chunks are hashed in line: a thread hop would cost more
 
 
