@@ -28,7 +28,10 @@ def airflow_available() -> bool:
 
 def read_config() -> dict[str, str]:
     """The raw `[xcomstore]` options from airflow.cfg, env vars, _cmd and _secret variants."""
-    from airflow.sdk.configuration import conf
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 3.1 and 3.2 read the configuration in core
+        from airflow.configuration import conf  # type: ignore[no-redef]
 
     names = set((conf.getsection(SECTION) or {}).keys()) | _env_names()
     defaults = {o.name: o.default for o in OPTIONS}
