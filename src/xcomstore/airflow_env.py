@@ -31,7 +31,7 @@ def read_config() -> dict[str, str]:
     try:
         from airflow.sdk.configuration import conf
     except ImportError:  # Airflow 3.1 and 3.2 read the configuration in core
-        from airflow.configuration import conf  # type: ignore[no-redef]
+        from airflow.configuration import conf
 
     names = set((conf.getsection(SECTION) or {}).keys()) | _env_names()
     defaults = {o.name: o.default for o in OPTIONS}
