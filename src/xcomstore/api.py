@@ -360,7 +360,10 @@ class XComStore:
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
             plain, _ = objectformat.plaintext_stream(obj, self.settings.encryption)
-            yield obj.header, compression.decompressing_reader(obj.header.compression, plain)
+            try:
+                yield obj.header, compression.decompressing_reader(obj.header.compression, plain)
+            finally:
+                plain.close()  # a preview reads part of the payload: stop its hashing thread
 
     def head(self, uri: str) -> Header:
         """An object's header, read from its first bytes only."""

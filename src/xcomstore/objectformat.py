@@ -194,7 +194,10 @@ def write_payload(
         key, nonce = (keyring or Keyring()).key_for(header.encryption)
         encrypted = EncryptingWriter(sink, key, nonce)
     hashed = HashingWriter(encrypted or sink)  # type: ignore[arg-type]
-    fill(hashed)  # type: ignore[arg-type]
+    try:
+        fill(hashed)  # type: ignore[arg-type]
+    finally:
+        hashed.close()  # stops the hashing thread, also when fill() fails
     if encrypted is not None:
         encrypted.close()
     seal = Seal(hashed.count + (TAG_SIZE if encrypted else 0), hashed.digest())
@@ -305,13 +308,19 @@ def decode_payload(obj: OpenObject, decode: Callable[[BinaryIO], Any], keyring: 
         # A decoder fails on damaged bytes before the checksum is reached: say which it was.
         plain.check()
         raise ObjectFormatError(f"payload could not be decoded: {type(exc).__name__}: {exc}") from exc
+    finally:
+        plain.hashed.close()  # stops the hashing thread whatever happened
     plain.check()
     return value
 
 
 def verify_payload(obj: OpenObject, keyring: Keyring | None = None) -> None:
     """Hash the whole payload and compare it with the seal, without decoding."""
-    _Plaintext(obj, keyring).check()
+    plain = _Plaintext(obj, keyring)
+    try:
+        plain.check()
+    finally:
+        plain.hashed.close()
 
 
 def plaintext_stream(obj: OpenObject, keyring: Keyring | None = None) -> tuple[BinaryIO, Callable[[], None]]:

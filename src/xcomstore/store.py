@@ -162,6 +162,9 @@ class Location:
     def delete(self, relpath: str) -> bool:
         """Delete the object; False if it was not there."""
         target = self._full(relpath)
+        # Object stores answer a delete of a missing key with success: ask first.
+        if not self.renames_atomically and not self.exists(relpath):
+            return False
         try:
             self.retry.run(f"delete {self.uri(relpath)}", lambda: self.fs.rm_file(target))
         except FileNotFoundError:

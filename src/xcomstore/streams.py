@@ -43,11 +43,15 @@ class BackgroundHash:
         while (chunk := self._queue.get()) is not None:
             self._hash.update(chunk)
 
-    def digest(self) -> bytes:
+    def stop(self) -> None:
+        """End the worker thread (idempotent); a stream given up half-way must call this."""
         if self._queue is not None and self._worker is not None:
             self._queue.put(None)
             self._worker.join()
             self._queue = None
+
+    def digest(self) -> bytes:
+        self.stop()
         return self._hash.digest()
 
 
@@ -74,6 +78,7 @@ class HashingWriter(io.RawIOBase):
 
     def close(self) -> None:
         # Leave the sink open: the object format still has to write its seal after the payload.
+        self._hash.stop()
         super().close()
 
 
@@ -103,6 +108,10 @@ class HashingReader(io.RawIOBase):
         self._hash.update(view[:got])
         self.remaining -= got
         return int(got)
+
+    def close(self) -> None:
+        self._hash.stop()
+        super().close()
 
     def drain(self, chunk: int = 1 << 20) -> None:
         """Hash whatever the decoder left unread, so the checksum covers the whole payload."""

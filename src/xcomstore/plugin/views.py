@@ -139,4 +139,10 @@ def map_label(index: int | None) -> str:
     return "" if index is None or index < 0 else f"[{index}]"
 
 
+def numeric_type(arrow_type: str) -> bool:
+    """Whether an Arrow type name is a number's (its cells are aligned right)."""
+    return arrow_type.startswith(("int", "uint", "float", "double", "halffloat", "decimal"))
+
+
 _TEMPLATES.filters.update(human=human, short_time=short_time, cell=cell, map_label=map_label)
+_TEMPLATES.tests.update(numeric_type=numeric_type)
