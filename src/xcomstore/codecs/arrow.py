@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 from xcomstore.codecs.base import Codec, Description, root_module
 
 _SERIES_COLUMN = "values"
+_BATCH_BYTES = 16 << 20
 _FLAVOURS = {
     ("pyarrow", "Table"): "pyarrow.Table",
     ("pandas", "DataFrame"): "pandas.DataFrame",
@@ -62,8 +63,10 @@ class ArrowCodec(Codec):
 
         table = _to_table(value, _flavour(value))
         options = pa.ipc.IpcWriteOptions(compression=_IPC_COMPRESSION.get(compression))
+        # Batches of about 16 MB: a preview reads the first one instead of the whole table.
+        rows = max(1024, _BATCH_BYTES // max(1, table.nbytes // max(1, table.num_rows)))
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-            writer.write_table(table)
+            writer.write_table(table, max_chunksize=rows)
         return int(table.nbytes) if compression in _IPC_COMPRESSION else None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
