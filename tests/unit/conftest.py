@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,24 +12,6 @@ from xcomstore.api import XComStore
 from xcomstore.objectformat import Origin
 from xcomstore.settings import Settings
 from xcomstore.store import RetryPolicy
-
-SERVER_FIXTURES = "tests.servers.fixtures"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Make the object-store server fixtures (s3_server, s3_bucket, …) available here too, for
-    the store conformance suite; they start a server only when a test asks for one."""
-    if config.pluginmanager.has_plugin(SERVER_FIXTURES):
-        return
-    root = str(Path(__file__).resolve().parents[2])
-    if root not in sys.path:
-        sys.path.append(root)
-    try:
-        fixtures = importlib.import_module(SERVER_FIXTURES)
-    except ImportError:
-        return
-    config.pluginmanager.register(fixtures, SERVER_FIXTURES)
-
 
 #: Retries without real waiting, so that tests of failures stay fast.
 FAST_RETRY = RetryPolicy(retries=2, timeout=10.0, first_wait=0.0001)
