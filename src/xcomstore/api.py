@@ -26,7 +26,7 @@ from xcomstore.errors import (
     StoreUnavailableError,
     XComStoreError,
 )
-from xcomstore.objectformat import Header, OpenObject, Origin, Seal
+from xcomstore.objectformat import Header, OpenObject, Origin, Seal, Wanted
 from xcomstore.observe import Observer
 from xcomstore.reference import Reference, is_reference
 from xcomstore.settings import Settings
@@ -275,19 +275,25 @@ class XComStore:
         return tuple(w.location.uri(w.relpath) for w in done)
 
     # -- pull ------------------------------------------------------------------------------
-    def pull(self, stored: Any) -> Any:
-        """The value for what the metadata DB holds: a reference is read, JSON is decoded."""
+    def pull(self, stored: Any, wanted: Wanted | None = None) -> Any:
+        """The value for what the metadata DB holds: a reference is read, JSON is decoded.
+
+        `wanted` names the XCom being read, when the caller knows it: errors then name it, and
+        a reference that belongs to another XCom (copied from another row) is refused.
+        """
         if not is_reference(stored):
             return self.codecs.json.from_jsonable(stored)
-        with self._reported("read", "", str(stored.get("uri"))):
+        with self._reported("read", wanted or "", str(stored.get("uri"))):
             ref = self._parse(stored)
-        return self.read_reference(ref)
+        return self.read_reference(ref, wanted)
 
-    def read_reference(self, ref: Reference) -> Any:
+    def read_reference(self, ref: Reference, wanted: Wanted | None = None) -> Any:
         """Read the value, trying each copy in order; every copy must check out against `ref`."""
         started = time.perf_counter()
-        with self._reported("read", "", ref.uri):
+        with self._reported("read", wanted or "", ref.uri):
             targets = [self.locate(uri) for uri in ref.uris]  # refuse a forged copy up front
+            if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
+                raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
         origin = layout.origin_of(targets[0][1])
         with self._reported("read", origin, ref.uri):
             value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.sha256))
@@ -335,12 +341,17 @@ class XComStore:
         return obj
 
     # -- delete, inspect -------------------------------------------------------------------
-    def purge(self, stored: Any) -> bool:
-        """Delete every copy behind a stored reference; False if `stored` is not a reference."""
+    def purge(self, stored: Any, wanted: Wanted | None = None) -> bool:
+        """Delete every copy behind a stored reference; False if `stored` is not a reference.
+
+        With `wanted` (the XCom being deleted), a reference to another XCom's object is refused.
+        """
         if not is_reference(stored):
             return False
         ref = self._parse(stored)
         targets = [self.locate(uri) for uri in ref.uris]
+        if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
+            raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
         deleted = [location.delete(relpath) for location, relpath in targets]
         return any(deleted)
 
@@ -381,7 +392,7 @@ class XComStore:
             yield describe(where, info)
 
     @contextlib.contextmanager
-    def _reported(self, operation: str, origin: Origin | str, uri: str) -> Iterator[None]:
+    def _reported(self, operation: str, origin: Origin | Wanted | str, uri: str) -> Iterator[None]:
         """Name the XCom and URI in any error, and tell the observer about it."""
         try:
             with _about(origin, uri):
@@ -410,7 +421,7 @@ def describe(location: Location, info: ObjectInfo) -> StoredObject:
 
 
 @contextlib.contextmanager
-def _about(origin: Origin | str, uri: str) -> Iterator[None]:
+def _about(origin: Origin | Wanted | str, uri: str) -> Iterator[None]:
     """Prefix any xcomstore error with the XCom and the URI it concerns."""
     try:
         yield

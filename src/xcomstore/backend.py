@@ -7,15 +7,18 @@ server and UI read the metadata DB directly and so see the JSON reference of off
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
 from xcomstore.airflow_env import StatsObserver, airflow_filesystem, read_config, serde_codec
 from xcomstore.api import XComStore
-from xcomstore.objectformat import Origin
+from xcomstore.objectformat import Origin, Wanted
 from xcomstore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,18 +45,65 @@ class XComStoreBackend(BaseXCom):
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:
-        return current_store().pull(result.value)
+        # Airflow passes only the value; which XCom it is comes from the get_one/get_all below.
+        return current_store().pull(result.value, _wanted.get())
+
+    # Airflow's readers, wrapped to say which XCom is being read: errors can then name it, and a
+    # reference copied into this XCom's row from another XCom's is refused.
+    @classmethod
+    def get_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        wanted = _expect(key, dag_id, task_id, run_id, kwargs)
+        with _reading(wanted):
+            return super().get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    async def aget_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        wanted = _expect(key, dag_id, task_id, run_id, kwargs)
+        with _reading(wanted):
+            return await super().aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    def delete(cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None) -> None:
+        with _reading(Wanted(dag_id, task_id, key, run_id, map_index)):
+            super().delete(key=key, task_id=task_id, dag_id=dag_id, run_id=run_id, map_index=map_index)
+
+    @classmethod
+    def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        with _reading(_expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
+            return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+
+    @classmethod
+    async def aget_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
+        with _reading(_expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
+            return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     def purge(cls, xcom: Any, *args: Any) -> None:
         """Delete the object behind an XCom that Airflow is deleting. Never fails the task."""
         try:
-            current_store().purge(getattr(xcom, "value", None))
+            current_store().purge(getattr(xcom, "value", None), _wanted.get())
         except Exception as exc:
             # A leftover object is collected later by `xcomstore gc`; a failed task is worse.
             log.warning(
                 "xcomstore: could not purge the object of XCom %r: %s", getattr(xcom, "key", "?"), exc
             )
+
+
+_wanted: ContextVar[Wanted | None] = ContextVar("xcomstore_wanted", default=None)
+
+
+def _expect(key: str, dag_id: str, task_id: str, run_id: str, options: dict[str, Any]) -> Wanted:
+    prior = bool(options.get("include_prior_dates"))
+    return Wanted(dag_id, task_id, key, None if prior else run_id, options.get("map_index"))
+
+
+@contextlib.contextmanager
+def _reading(wanted: Wanted) -> Iterator[None]:
+    token = _wanted.set(wanted)
+    try:
+        yield
+    finally:
+        _wanted.reset(token)
 
 
 def current_store() -> XComStore:

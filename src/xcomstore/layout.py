@@ -14,7 +14,7 @@ from typing import Final
 from urllib.parse import quote, unquote
 
 from xcomstore.errors import ForgedReferenceError
-from xcomstore.objectformat import Origin
+from xcomstore.objectformat import Origin, Wanted
 
 SUFFIX: Final = ".xcs"
 EMPTY: Final = "~"  # '~' is always escaped inside a segment, so it is free to mark emptiness
@@ -65,6 +65,16 @@ def run_prefix(dag_id: str, run_id: str | None = None) -> str:
     """The relative folder of a DAG's (or one run's) objects, for listing and clean-up."""
     parts = [dag_id] if run_id is None else [dag_id, run_id]
     return "/".join(encode_segment(p) for p in parts)
+
+
+def belongs_to(relpath: str, wanted: Wanted) -> bool:
+    """Whether the object path names the XCom being read (fields left None match anything)."""
+    dag, run, task, index, key = relpath.split("/")
+    pairs = [(dag, wanted.dag_id), (task, wanted.task_id), (key[: -len(SUFFIX)], wanted.key)]
+    if wanted.run_id is not None:
+        pairs.append((run, wanted.run_id))
+    same = all(segment == encode_segment(text) for segment, text in pairs)
+    return same and (wanted.map_index is None or index == str(wanted.map_index))
 
 
 def check_relative_path(relpath: str) -> str:

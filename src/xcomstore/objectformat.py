@@ -77,6 +77,21 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """The XCom a task asked for, as far as it is known: a reference read for it must be its own."""
+
+    dag_id: str
+    task_id: str
+    key: str
+    run_id: str | None = None  # None: prior runs may answer (include_prior_dates)
+    map_index: int | None = None  # None: any map index (a read of all of them)
+
+    def __str__(self) -> str:
+        index = "" if self.map_index is None or self.map_index < 0 else f"[{self.map_index}]"
+        return f"{self.dag_id}/{self.run_id or '*'}/{self.task_id}{index}/{self.key}"
+
+
+@dataclass(frozen=True)
 class Header:
     """What an object says about itself. `meta` is the codec's own description of the payload."""
 

@@ -31,7 +31,7 @@ from xcomstore.errors import (
     StoreUnavailableError,
     XComStoreError,
 )
-from xcomstore.objectformat import PREFIX_SIZE, SEAL_SIZE, Origin, parse_prefix
+from xcomstore.objectformat import PREFIX_SIZE, SEAL_SIZE, Origin, Wanted, parse_prefix
 from xcomstore.reference import TAG, Reference, is_reference
 from xcomstore.settings import Settings
 from xcomstore.store import RetryPolicy, fsspec_filesystem
@@ -825,3 +825,31 @@ def test_partial_payload_read_leaves_no_hashing_thread(make_xcom_store: MakeStor
         assert header.codec == "bytes"
         assert stream.read(200_000) == b"y" * 200_000  # a preview reads only the start
     assert hashing_threads() == before
+
+
+# -- references bound to the XCom that holds them --------------------------------------------
+def _wanted(origin: Origin, **changes: Any) -> Wanted:
+    fields = {"dag_id": origin.dag_id, "task_id": origin.task_id, "key": origin.key, "run_id": origin.run_id}
+    return Wanted(**{**fields, **changes})
+
+
+def test_reference_read_for_its_own_xcom(xstore: XComStore, origin: Origin) -> None:
+    stored = xstore.push(b"x" * 100, origin)
+    assert xstore.pull(stored, _wanted(origin)) == b"x" * 100
+    assert xstore.pull(stored, _wanted(origin, run_id=None, map_index=None)) == b"x" * 100
+
+
+@pytest.mark.parametrize(
+    "change", [{"key": "other"}, {"task_id": "other"}, {"dag_id": "other"}, {"run_id": "r2"}]
+)
+def test_reference_copied_from_another_xcom_refused(
+    xstore: XComStore, store_dir: Path, origin: Origin, change: dict[str, str]
+) -> None:
+    stored = xstore.push(b"x" * 100, origin)
+    wanted = _wanted(origin, **change)
+    with pytest.raises(ForgedReferenceError, match="belongs to another XCom") as caught:
+        xstore.pull(stored, wanted)
+    assert str(wanted) in str(caught.value)
+    with pytest.raises(ForgedReferenceError):
+        xstore.purge(stored, wanted)
+    assert path_of(xstore, stored).exists()  # the other XCom's object is untouched

@@ -1,0 +1,37 @@
+"""A bad [xcomstore] setting stops work with a message naming it, never silently.
+
+The contract asks for the task to fail; a backend that refuses to let Airflow start at all
+is accepted too (it is louder), as long as the message names the setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .harness import AirflowProcessDied, last_exception
+
+pytestmark = pytest.mark.airflow
+
+CASES = {
+    # config name: what the message must mention (lower-cased)
+    "bad-compression": ["compression", "zip"],
+    "misspelled": ["treshold"],
+    "bad-threshold": ["threshold", "lots"],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_invalid_setting_fails_clearly(all_targets: Any, name: str) -> None:
+    target = all_targets(name)
+    try:
+        run = target.process.dag_test("xcs_lifecycle")
+    except AirflowProcessDied as died:
+        where, message = "Airflow start-up", last_exception(died.log)
+    else:
+        assert run.state_of("produce") == "failed", f"a bad setting was accepted: {run.describe()}"
+        where, message = "the task", run.failure("produce")
+        assert not target.store.objects(), "objects were written despite the bad setting"
+    for word in CASES[name]:
+        assert word in message.lower(), f"{where} failed without naming {word!r}:\n{message}"
