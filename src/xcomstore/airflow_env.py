@@ -118,17 +118,17 @@ class StatsObserver(Observer):
 
     def stored(self, origin: Origin, ref: Reference, seconds: float) -> None:
         super().stored(origin, ref, seconds)
-        tags = {"codec": ref.codec, "compression": ref.compression}
-        self._stats.incr("xcomstore.offloaded", tags=tags)
-        self._stats.incr("xcomstore.bytes_written", ref.stored_bytes, tags=tags)
-        self._stats.timing("xcomstore.write_duration", seconds * 1000, tags=tags)
+        self._transfer(ref, seconds, "offloaded", "written", "write")
 
     def loaded(self, ref: Reference, seconds: float) -> None:
         super().loaded(ref, seconds)
+        self._transfer(ref, seconds, "read", "read", "read")
+
+    def _transfer(self, ref: Reference, seconds: float, count: str, moved: str, timed: str) -> None:
         tags = {"codec": ref.codec, "compression": ref.compression}
-        self._stats.incr("xcomstore.read", tags=tags)
-        self._stats.incr("xcomstore.bytes_read", ref.stored_bytes, tags=tags)
-        self._stats.timing("xcomstore.read_duration", seconds * 1000, tags=tags)
+        self._stats.incr(f"xcomstore.{count}", tags=tags)
+        self._stats.incr(f"xcomstore.bytes_{moved}", ref.stored_bytes, tags=tags)
+        self._stats.timing(f"xcomstore.{timed}_duration", seconds * 1000, tags=tags)
 
     def failed(self, operation: str, error: BaseException) -> None:
         super().failed(operation, error)

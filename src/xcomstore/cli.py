@@ -316,34 +316,32 @@ def _gc_progress(summary: GcSummary) -> None:
 
 def _repair(store: XComStore, args: argparse.Namespace) -> int:
     summary = repair(store, dry_run=args.dry_run)
-    if args.json:
-        _print_json(summary.to_json())
-    else:
-        verb = "would copy" if args.dry_run else "copied"
-        for copy in summary.copied:
-            print(f"{verb} {copy['from']} → {copy['to']} ({copy['reason']})")
-        for lost in summary.unrecoverable:
-            print(f"UNRECOVERABLE {lost['object']}: {lost['reason']}")
-        print(
-            f"{summary.checked} objects checked, {len(summary.copied)} copies {verb.split()[-1]}, {len(summary.unrecoverable)} unrecoverable"
-        )
-    return 1 if summary.unrecoverable else 0
+    verb = "would copy" if args.dry_run else "copied"
+    lines = [f"{verb} {c['from']} → {c['to']} ({c['reason']})" for c in summary.copied]
+    lines += [f"UNRECOVERABLE {lost['object']}: {lost['reason']}" for lost in summary.unrecoverable]
+    lines.append(
+        f"{summary.checked} objects checked, {len(summary.copied)} {verb}, {len(summary.unrecoverable)} unrecoverable"
+    )
+    return _finish(args, summary.to_json(), lines, failed=bool(summary.unrecoverable))
 
 
 def _rekey(store: XComStore, args: argparse.Namespace) -> int:
     summary = rekey(store, dry_run=args.dry_run)
+    verb = "would re-encrypt" if args.dry_run else "re-encrypted"
+    lines = [f"{verb} {uri}" for uri in summary.rewritten] + [f"error: {e}" for e in summary.errors]
+    lines.append(
+        f"{summary.checked} objects checked, {len(summary.rewritten)} {verb}, {len(summary.errors)} errors"
+    )
+    return _finish(args, summary.to_json(), lines, failed=bool(summary.errors))
+
+
+def _finish(args: argparse.Namespace, summary: dict[str, Any], lines: list[str], *, failed: bool) -> int:
+    """Print a command's summary as JSON or as lines; exit status 1 when something failed."""
     if args.json:
-        _print_json(summary.to_json())
+        _print_json(summary)
     else:
-        verb = "would re-encrypt" if args.dry_run else "re-encrypted"
-        for uri in summary.rewritten:
-            print(f"{verb} {uri}")
-        for error in summary.errors:
-            print(f"error: {error}", file=sys.stderr)
-        print(
-            f"{summary.checked} objects checked, {len(summary.rewritten)} {verb}, {len(summary.errors)} errors"
-        )
-    return 1 if summary.errors else 0
+        print("\n".join(lines))
+    return 1 if failed else 0
 
 
 def _check_config(store: XComStore, args: argparse.Namespace) -> int:
