@@ -20,12 +20,13 @@ class BackgroundHash:
     """sha256 computed on a worker thread, so hashing overlaps encoding, compression and I/O.
 
     hashlib releases the GIL on large updates, so on two cores the checksum is nearly free.
-    Chunks are copied to immutable bytes before queueing: callers may reuse their buffers.
+    Chunks are queued as they are when immutable (bytes, read-only views of a value's own
+    memory), else copied first: callers may reuse their buffers once write() returns.
     """
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] | None = None
+        self._queue: queue.Queue[bytes | memoryview | None] | None = None
         self._worker: threading.Thread | None = None
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
@@ -36,7 +37,8 @@ class BackgroundHash:
             self._queue = queue.Queue(maxsize=8)  # bounds the memory held by pending chunks
             self._worker = threading.Thread(target=self._run, name="xcomstore-sha256", daemon=True)
             self._worker.start()
-        self._queue.put(data if isinstance(data, bytes) else bytes(data))
+        immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)
+        self._queue.put(data if immutable else bytes(data))  # type: ignore[arg-type]
 
     def _run(self) -> None:
         assert self._queue is not None

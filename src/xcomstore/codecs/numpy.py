@@ -9,6 +9,20 @@ from xcomstore.codecs.base import Codec, Description, root_module
 from xcomstore.errors import RejectedValueError
 
 
+_CHUNK = 16 << 20
+
+
+def _write_header(sink: BinaryIO, value: Any) -> None:
+    """The .npy header for `value`, in the oldest format version that can hold it."""
+    import numpy as np
+
+    header = np.lib.format.header_data_from_array_1_0(value)
+    try:
+        np.lib.format.write_array_header_1_0(sink, header)
+    except ValueError:  # a header too long for format 1.0 (many structured fields)
+        np.lib.format.write_array_header_2_0(sink, header)
+
+
 class NumpyCodec(Codec):
     name = "numpy"
 
@@ -36,8 +50,16 @@ class NumpyCodec(Codec):
                 f"a numpy array of dtype {value.dtype} holds Python objects, which could only be "
                 "stored with pickle; xcomstore never pickles. Convert it to a typed array."
             )
-        # write_array streams the data in chunks for non-file sinks: no whole copy is made.
-        np.lib.format.write_array(sink, value, allow_pickle=False)
+        if not (value.flags.c_contiguous or value.flags.f_contiguous) or value.dtype.fields:
+            # write_array streams other layouts in chunks itself: no whole copy is made.
+            np.lib.format.write_array(sink, value, allow_pickle=False)
+            return None
+        _write_header(sink, value)
+        # The array's own memory, in read-only slices: no copy at all, not even for hashing.
+        order = "C" if value.flags.c_contiguous else "F"
+        flat = memoryview(value.ravel(order=order).view(np.uint8)).toreadonly()
+        for start in range(0, flat.nbytes, _CHUNK):
+            sink.write(flat[start : start + _CHUNK])
         return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
