@@ -9,11 +9,12 @@ import contextlib
 import logging
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from xcomstore import compression, layout, objectformat, policy, retention, signing
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
@@ -30,13 +31,21 @@ from xcomstore.objectformat import Header, OpenObject, Origin, Seal, Wanted
 from xcomstore.observe import Observer
 from xcomstore.reference import Reference, is_reference
 from xcomstore.settings import Settings
-from xcomstore.store import Location, ObjectInfo, PendingWrite, RetryPolicy, fsspec_filesystem
+from xcomstore.store import (
+    Location,
+    ObjectInfo,
+    PendingWrite,
+    RetryPolicy,
+    fsspec_filesystem,
+    is_store_error,
+)
 from xcomstore.streams import CountingWriter, TeeWriter
 
 log = logging.getLogger("xcomstore")
 #: Resolves a configured URL to (fsspec filesystem, root path); see store.fsspec_filesystem.
 FilesystemOpener = Callable[[str], tuple[Any, str]]
 _LIBRARIES = ("pyarrow", "numpy", "pandas", "polars")
+T = TypeVar("T")
 # A copy that fails with one of these is skipped in favour of the next location's copy.
 _FAIL_OVER = (ObjectNotFoundError, ObjectFormatError, StoreUnavailableError)
 
@@ -171,9 +180,15 @@ class XComStore:
         relpath = layout.object_path(origin)
         header = self._header(codec, described, origin)
         started = time.perf_counter()
+        what = f"write {self.location.uri(relpath)}"
         with self._reported("write", origin, self.location.uri(relpath)):
             written = self.location.retry.run(
-                f"write {self.location.uri(relpath)}", lambda: self._write(relpath, header, codec, payload)
+                what,
+                lambda: _within(
+                    what,
+                    self.settings.write_timeout,
+                    lambda abandoned: self._write(relpath, header, codec, payload, abandoned),
+                ),
             )
         ref = Reference(
             uri=written.uris[0],
@@ -209,7 +224,9 @@ class XComStore:
             encryption=settings.encryption.new_params() if settings.encryption else None,
         )
 
-    def _write(self, relpath: str, header: Header, codec: Codec, payload: Any) -> _Written:
+    def _write(
+        self, relpath: str, header: Header, codec: Codec, payload: Any, abandoned: threading.Event
+    ) -> _Written:
         pending, failed = self._begin_writes(relpath)
         tee = TeeWriter([p.stream for p in pending], self._required()) if len(pending) > 1 else None
         sink = tee if tee is not None else pending[0].stream
@@ -233,6 +250,10 @@ class XComStore:
             for p in pending:
                 p.abort()
             raise
+        if abandoned.is_set():  # the caller gave up on this attempt: publish nothing
+            for p in pending:
+                p.abort()
+            raise TimeoutError("write abandoned after its time limit")
         uris = self._commit(pending, set(tee.failures) if tee else set(), failed)
         total = objectformat.PREFIX_SIZE + len(header.to_bytes()) + seal.length + objectformat.SEAL_SIZE
         return _Written(seal, total, sizes[0], uris)
@@ -245,7 +266,9 @@ class XComStore:
         for location in self.locations:
             try:
                 pending.append(location.begin_write(relpath))
-            except OSError as exc:
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
                 failed.append(f"{location.url}: {type(exc).__name__}: {exc}")
         if len(pending) < self._required():
             for p in pending:
@@ -263,7 +286,9 @@ class XComStore:
             try:
                 write.commit()
                 done.append(write)
-            except OSError as exc:
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
                 failed.append(f"{write.location.url}: {type(exc).__name__}: {exc}")
         if len(done) < self._required():
             for write in done:  # not enough copies: don't leave some behind without a reference
@@ -400,6 +425,33 @@ class XComStore:
         except XComStoreError as exc:
             self.observer.failed(operation, exc)
             raise
+
+
+def _within(what: str, seconds: float, attempt: Callable[[threading.Event], T]) -> T:
+    """Run one attempt on a worker thread and give up on it after `seconds`.
+
+    A stalled connection can block a client library forever (e.g. an upload waiting for a
+    '100 Continue' that never comes). The abandoned attempt is told so, and aborts instead of
+    publishing anything if it ever wakes up.
+    """
+    abandoned = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = attempt(abandoned)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="xcomstore-write", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        abandoned.set()
+        raise TimeoutError(f"{what} took longer than {seconds:.0f}s ([xcomstore] write_timeout)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def read_header(location: Location, relpath: str) -> Header:

@@ -283,6 +283,8 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
         print(
             f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
         )
+        if summary.unreadable:
+            print(f"kept {len(summary.unreadable)} unreadable objects: see `xcomstore verify`")
         for error in summary.errors:
             print(f"error: {error}", file=sys.stderr)
     return 1 if summary.errors else 0

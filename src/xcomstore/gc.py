@@ -25,6 +25,7 @@ class GcSummary:
     scanned: int = 0
     spared_young: int = 0
     removed: dict[str, list[int]] = field(default_factory=dict)  # reason → [objects, bytes]
+    unreadable: list[str] = field(default_factory=list)  # kept: "<uri>: <why>"
     errors: list[str] = field(default_factory=list)
 
     def count(self, reason: str, size: int) -> None:
@@ -38,6 +39,7 @@ class GcSummary:
             "scanned": self.scanned,
             "spared_young": self.spared_young,
             "removed": {r: {"objects": n, "bytes": b} for r, (n, b) in self.removed.items()},
+            "unreadable_kept": self.unreadable,
             "errors": self.errors,
         }
 
@@ -80,7 +82,10 @@ def _reason(
         summary.spared_young += 1
         return None
     if obj.header is None:
-        return "damaged"
+        # Unreadable: maybe damaged, maybe from a newer xcomstore, maybe a failed read. Never
+        # delete what cannot be identified; `xcomstore verify` reports it.
+        summary.unreadable.append(f"{obj.uri}: {obj.error}")
+        return None
     if obj.header.expires and _timestamp(obj.header.expires) <= now:
         return "expired"
     if index is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from xcomstore import objectformat
 from xcomstore.api import XComStore
+from xcomstore.encryption import Keyring
 from xcomstore.errors import XComStoreError
 from xcomstore.store import Location
 
@@ -41,14 +42,16 @@ def repair(
     paths = sorted({info.relpath for location in store.locations for info in location.list()})
     for relpath in paths:
         summary.checked += 1
-        _repair_one(store.locations, relpath, dry_run, summary)
+        _repair_one(store.locations, relpath, store.settings.encryption, dry_run, summary)
         if progress is not None and summary.checked % 100 == 0:
             progress(summary)
     return summary
 
 
-def _repair_one(locations: tuple[Location, ...], relpath: str, dry_run: bool, summary: RepairSummary) -> None:
-    checks = {location: _check(location, relpath) for location in locations}
+def _repair_one(
+    locations: tuple[Location, ...], relpath: str, keyring: Keyring, dry_run: bool, summary: RepairSummary
+) -> None:
+    checks = {location: _check(location, relpath, keyring) for location in locations}
     good = next((loc for loc, (digest, _) in checks.items() if digest is not None), None)
     if good is None:
         reasons = "; ".join(f"{loc.url}: {why}" for loc, (_, why) in checks.items())
@@ -64,12 +67,12 @@ def _repair_one(locations: tuple[Location, ...], relpath: str, dry_run: bool, su
         summary.copied.append({"to": location.uri(relpath), "from": good.uri(relpath), "reason": reason})
 
 
-def _check(location: Location, relpath: str) -> tuple[bytes | None, str]:
+def _check(location: Location, relpath: str, keyring: Keyring) -> tuple[bytes | None, str]:
     """The copy's verified checksum, or None and why it is unusable."""
     try:
         with location.reader(relpath) as (stream, size):
             obj = objectformat.open_object(stream, size)
-            objectformat.verify_payload(obj)
+            objectformat.verify_payload(obj, keyring)
             return obj.seal.sha256, "ok"
     except XComStoreError as exc:
         return None, str(exc)

@@ -134,6 +134,13 @@ OPTIONS: Final = (
         "5",
     ),
     Option(
+        "write_timeout",
+        "600",
+        "Seconds one attempt to write a value may take before it is abandoned (and retried): "
+        "a stalled connection then ends in an error instead of a hung task.",
+        "1800",
+    ),
+    Option(
         "retry_timeout",
         "120",
         "Seconds after which retrying a store operation stops, whatever `retries` says.",
@@ -153,6 +160,7 @@ class Settings:
     inline_keys: frozenset[str] = frozenset(AIRFLOW_INTERNAL_KEYS)
     retries: int = 3
     retry_timeout: float = 120.0
+    write_timeout: float = 600.0
     required_copies: int = 0  # 0: all of them
     retention: float | None = None  # seconds; None keeps forever
     retention_rules: tuple[RetentionRule, ...] = ()
@@ -199,6 +207,7 @@ class Settings:
             inline_keys=frozenset(AIRFLOW_INTERNAL_KEYS) | extra_keys,
             retries=_integer(value["retries"], "retries"),
             retry_timeout=float(_integer(value["retry_timeout"], "retry_timeout")),
+            write_timeout=float(_integer(value["write_timeout"], "write_timeout") or 1),
         )
 
 

@@ -26,6 +26,32 @@ T = TypeVar("T")
 
 # Errors that retrying cannot fix: the object is not there, or we may not touch it.
 _PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+# Client libraries of object stores raise their own exceptions for network trouble
+# (botocore's EndpointConnectionError is no OSError): these count as store errors too.
+_STORE_LIBRARIES = (
+    "botocore",
+    "aiobotocore",
+    "aiohttp",
+    "urllib3",
+    "requests",
+    "google",
+    "azure",
+    "gcsfs",
+    "s3fs",
+    "adlfs",
+)
+
+
+def is_store_error(exc: BaseException) -> bool:
+    """Whether `exc` comes from talking to a store: a copy there failed, others may not."""
+    if isinstance(exc, OSError):
+        return True
+    return any(type(exc).__module__.startswith(lib) for lib in _STORE_LIBRARIES)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A store error that may pass if tried again (not a missing object or a refusal)."""
+    return is_store_error(exc) and not isinstance(exc, _PERMANENT)
 
 
 @dataclass(frozen=True)
@@ -47,9 +73,9 @@ class RetryPolicy:
         for attempt in range(self.retries + 1):
             try:
                 return operation()
-            except _PERMANENT:
-                raise
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 wait = self.first_wait * 2**attempt * (0.5 + random.random())
                 if attempt == self.retries or time.monotonic() + wait > deadline:
                     raise StoreUnavailableError(
@@ -199,9 +225,13 @@ class PendingWrite:
         self._temp = temp
 
     def commit(self) -> None:
-        self.stream.close()
-        if self._temp is not None:
-            self.location.fs.mv(self._temp, self.location._full(self.relpath))
+        try:
+            self.stream.close()
+            if self._temp is not None:
+                self.location.fs.mv(self._temp, self.location._full(self.relpath))
+        except BaseException:
+            self.abort()  # e.g. a full disk found on close: leave no temporary file behind
+            raise
 
     def abort(self) -> None:
         if self._temp is None:

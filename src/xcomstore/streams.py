@@ -12,6 +12,7 @@ import threading
 from typing import BinaryIO
 
 from xcomstore.errors import ObjectFormatError, RejectedValueError
+from xcomstore.store import is_store_error
 
 _BACKGROUND_MIN = 64 << 10  # smaller chunks are hashed in line: a thread hop would cost more
 
@@ -143,7 +144,8 @@ class CountingWriter(io.RawIOBase):
         size = memoryview(data).nbytes
         if self._limit is not None and self.count + size > self._limit:
             raise RejectedValueError(
-                f"the value grew past the size limit of {self._limit} bytes while being written"
+                f"the value grew past the size limit of {self._limit} bytes, [xcomstore] max_size "
+                "(AIRFLOW__XCOMSTORE__MAX_SIZE) while being written. Nothing was stored."
             )
         self._sink.write(data)
         self.count += size
@@ -173,7 +175,9 @@ class TeeWriter(io.RawIOBase):
                 continue
             try:
                 sink.write(data)
-            except OSError as exc:
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
                 self.failures[index] = exc
         if len(self._sinks) - len(self.failures) < self._required:
             reasons = "; ".join(f"{type(e).__name__}: {e}" for e in self.failures.values())

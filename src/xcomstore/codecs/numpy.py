@@ -8,7 +8,6 @@ from typing import Any, BinaryIO
 from xcomstore.codecs.base import Codec, Description, root_module
 from xcomstore.errors import RejectedValueError
 
-
 _CHUNK = 16 << 20
 
 
