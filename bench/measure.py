@@ -95,9 +95,13 @@ class Measurement:
 
 
 def one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`, cut to 300 characters."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    """`Type: message` on one line (first lines of the message, plus a server's `reason`)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = " | ".join(lines[:3])
+    detail = getattr(exc, "detail", None)
+    if isinstance(detail, dict) and detail.get("reason"):
+        text += f" ({detail['reason']})"
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 @contextmanager

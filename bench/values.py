@@ -75,15 +75,12 @@ def _fingerprint_frame(frame: Any, module: str) -> dict[str, Any]:
     digest = hashlib.sha256()
     for name in picked:
         digest.update(np.ascontiguousarray(frame[name].to_numpy()).tobytes())
-    if module == "pandas":
-        nbytes = int(frame.memory_usage(index=False).sum())
-    else:
-        nbytes = int(frame.estimated_size())
+    in_memory = frame.memory_usage(index=False).sum() if module == "pandas" else frame.estimated_size()
     return {
         "type": f"{module}.DataFrame",
         "shape": list(frame.shape),
         "columns": [str(n) for n in names],
-        "nbytes": nbytes,
+        "nbytes": int(in_memory),
         "sha256": digest.hexdigest(),
     }
 

@@ -28,4 +28,4 @@ def xcom_bench() -> None:
     push() >> pull()
 
 
-xcom_bench()
+bench_dag = xcom_bench()
