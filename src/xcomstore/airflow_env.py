@@ -14,6 +14,7 @@ from xcomstore.objectformat import Origin
 from xcomstore.observe import Observer
 from xcomstore.reference import Reference
 from xcomstore.settings import OPTIONS, SECTION
+from xcomstore.store import fsspec_filesystem
 
 ENV_PREFIX = f"AIRFLOW__{SECTION.upper()}__"
 
@@ -87,6 +88,8 @@ def _env_names() -> set[str]:
 
 def airflow_filesystem(url: str) -> tuple[Any, str]:
     """Resolve a URL as Airflow does, so `s3://conn_id@bucket/...` uses that connection."""
+    if url.startswith("file://"):  # no connection to resolve: skip loading Airflow's providers
+        return fsspec_filesystem(url)
     from airflow.sdk import ObjectStoragePath
 
     path = ObjectStoragePath(url)

@@ -75,12 +75,12 @@ class XComStore:
     def __init__(
         self,
         settings: Settings,
-        locations: tuple[Location, ...],
+        locations: tuple[Location, ...] | Callable[[], tuple[Location, ...]],
         codecs: CodecRegistry,
         observer: Observer | None = None,
     ) -> None:
         self.settings = settings
-        self.locations = locations
+        self._locations = locations
         self.codecs = codecs
         self.observer = observer or Observer()
 
@@ -94,8 +94,19 @@ class XComStore:
         observer: Observer | None = None,
     ) -> XComStore:
         retry = RetryPolicy(settings.retries, settings.retry_timeout)
-        locations = tuple(Location(url, *opener(url), retry) for url in settings.paths)
-        return cls(settings, locations, CodecRegistry(json_codec or JsonCodec()), observer)
+
+        def open_locations() -> tuple[Location, ...]:
+            return tuple(Location(url, *opener(url), retry) for url in settings.paths)
+
+        return cls(settings, open_locations, CodecRegistry(json_codec or JsonCodec()), observer)
+
+    @property
+    def locations(self) -> tuple[Location, ...]:
+        """The configured locations, opened on first use: inline values never need them, and
+        opening a filesystem can be costly (Airflow loads its providers' filesystems)."""
+        if callable(self._locations):
+            self._locations = self._locations()
+        return self._locations
 
     @property
     def location(self) -> Location:

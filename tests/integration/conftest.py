@@ -1,10 +1,14 @@
 """Fixtures for the integration tests: Airflow processes per configuration, and store views.
 
+A configuration (`Spec`) is a metadata DB kind, a store kind and the xcomstore settings. One
+pytest run covers every combination in `SPECS`: the full value and lifecycle matrix on the
+main DB (SQLite, or XCOMSTORE_TEST_DB=postgres|mysql) with file, S3, Azure Blob and GCS stores,
+and a representative subset on PostgreSQL and MariaDB.
+
 Every process the selected tests need starts before the first test, so their warm-ups (~7 s
 of CPU each) overlap on the two cores; afterwards each DAG run is a command to a warm process
-(about a second).
-
-XCOMSTORE_TEST_DB=sqlite (default) | postgres | mysql selects the metadata DB.
+(about a second). A configuration whose DB or store server is missing makes its tests skip,
+saying what is missing (with CI=true they fail instead).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +25,103 @@ import pytest
 
 from .harness import (
     DAGS_FOLDER,
+    DB_NAMES,
+    XCOMSTORE_BACKEND,
     AirflowLauncher,
     AirflowProcess,
     BackendConfig,
     FileStoreView,
+    ObjectStoreView,
     RunResult,
-    S3StoreView,
     StoreView,
+    db_problem,
 )
 
 # The DAGs' shared module (values and comparisons) is imported by the tests too.
 sys.path.insert(0, str(DAGS_FOLDER))
 
 THRESHOLD = 1024
+# The DB of the full matrix (XCOMSTORE_TEST_DB); the PostgreSQL and MariaDB subsets run anyway.
+MAIN_DB = os.environ.get("XCOMSTORE_TEST_DB", "sqlite").replace("mariadb", "mysql")
+if MAIN_DB not in DB_NAMES:
+    raise pytest.UsageError(f"XCOMSTORE_TEST_DB={MAIN_DB!r}: use sqlite, postgres or mysql (MariaDB)")
+STORE_MARKS = {"s3": pytest.mark.s3, "azure": pytest.mark.azure, "gcs": pytest.mark.gcs}
+DB_MARKS = {"postgres": pytest.mark.postgres, "mysql": pytest.mark.mariadb}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One configuration of an Airflow process: where its metadata and its objects live."""
+
+    name: str
+    store: str = "file"  # file | s3 | azure | gcs
+    db: str = MAIN_DB  # sqlite | postgres | mysql
+    threshold: int | str = THRESHOLD
+    compression: str = "zstd"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    xcomstore: bool = True  # False: Airflow's default XCom backend, for contrast
+
+    @property
+    def marks(self) -> list[pytest.MarkDecorator]:
+        marks = [STORE_MARKS[self.store]] if self.store in STORE_MARKS else []
+        return marks + ([DB_MARKS[self.db]] if self.db in DB_MARKS else [])
+
+
+SPECS = {
+    spec.name: spec
+    for spec in [
+        # -- the main DB: every value, every lifecycle test --------------------------------------
+        Spec("file-zstd"),
+        # Threshold 0: everything but Airflow's internal keys is offloaded; runs the branch DAG.
+        Spec("file-lz4-t0", threshold=0, compression="lz4"),
+        Spec("file-gzip", compression="gzip"),
+        Spec("s3-zstd", store="s3"),
+        Spec("s3-none-t0", store="s3", threshold=0, compression="none"),
+        Spec("azure-zstd", store="azure"),
+        Spec("gcs-zstd", store="gcs"),
+        # Invalid settings: each must stop the task (or Airflow) with a message naming it.
+        Spec("bad-compression", compression="zip"),
+        Spec("misspelled", extra_env={"AIRFLOW__XCOMSTORE__TRESHOLD": "5"}),
+        Spec("bad-threshold", threshold="lots"),
+        # -- the other DBs: a representative subset --------------------------------------------
+        Spec("pg-file-zstd", db="postgres"),
+        Spec("maria-file-zstd", db="mysql"),
+        Spec("maria-default", db="mysql", xcomstore=False),
+    ]
+}
+
+# Which configurations each kind of test runs on.
+MAIN_STORES = ["file-zstd", "s3-zstd", "azure-zstd", "gcs-zstd"]  # one per store kind
+OTHER_DBS = ["pg-file-zstd", "maria-file-zstd"]
+TYPES_CONFIGS = ["file-zstd", "file-lz4-t0", "file-gzip", "s3-zstd", "s3-none-t0", "azure-zstd", "gcs-zstd"]
+TYPES_CONFIGS += OTHER_DBS
+
+
+def param(name: str, *values: Any, id: str | None = None) -> Any:
+    """A pytest.param for configuration `name` (then `values`), marked by its store and DB kind."""
+    values = values or (name,)
+    return pytest.param(*values, id=id or name, marks=SPECS[name].marks)
+
+
+def need(problem: str) -> None:
+    """Skip, or under CI=true fail, because `problem` (what is missing) stops the test."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(problem, pytrace=False)
+    pytest.skip(problem)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: runs on a PostgreSQL metadata DB (127.0.0.1:5432)")
+    config.addinivalue_line("markers", "mariadb: runs on a MariaDB metadata DB (127.0.0.1:3306)")
+    # Make the tests/servers fixtures (s3_server, ...) available here too, as that folder's own
+    # conftest does for itself, unless a top-level conftest has registered them already.
+    if not config.pluginmanager.has_plugin(SERVERS_PLUGIN):
+        from servers import fixtures
+
+        config.pluginmanager.register(fixtures, SERVERS_PLUGIN)
+
+
+SERVERS_PLUGIN = "tests.servers.fixtures"  # the name tests/servers registers its fixtures under
 
 
 @dataclass(frozen=True)
@@ -49,64 +137,126 @@ class Target:
         return int(self.config.threshold)
 
 
-# -- the configurations ----------------------------------------------------------------------
-def _file_configs(root: Path) -> list[BackendConfig]:
-    def path(name: str) -> str:
-        return f"file://{root}/store-{name}"
+# -- object-store servers --------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoreAccess:
+    """One bucket on a running store server, and the Airflow connection that reaches it."""
 
-    return [
-        # The main one: round trips, lifecycle (rerun, forgery, corruption) tests.
-        BackendConfig("file-zstd", path("file-zstd"), THRESHOLD, "zstd"),
-        # Threshold 0: everything but Airflow's internal keys is offloaded; runs the branch DAG.
-        BackendConfig("file-lz4-t0", path("file-lz4-t0"), 0, "lz4"),
-        BackendConfig("file-gzip", path("file-gzip"), THRESHOLD, "gzip"),
-        # (compression "none" is covered on S3: every process costs ~7 s of CPU to warm up)
-        # Invalid settings: each must stop the task (or Airflow) with a message naming it.
-        BackendConfig("bad-compression", path("bad-compression"), THRESHOLD, "zip"),
-        BackendConfig(
-            "misspelled", path("misspelled"), THRESHOLD, "zstd", {"AIRFLOW__XCOMSTORE__TRESHOLD": "5"}
-        ),
-        BackendConfig("bad-threshold", path("bad-threshold"), "lots", "zstd"),
-    ]
+    server: Any  # a tests/servers handle: S3Server, AzureServer or GcsServer
+    conn_id: str
+    bucket: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """AIRFLOW_CONN_<ID>, as a user configures a connection in the environment."""
+        return dict(self.server.airflow_env(self.conn_id))
+
+    def path(self, name: str) -> str:
+        return str(self.server.url(self.conn_id, self.bucket, f"xcs-{name}"))
+
+    def view(self, root_uri: str) -> ObjectStoreView:
+        import fsspec
+
+        fs = fsspec.filesystem(
+            self.server.protocol, skip_instance_cache=True, **self.server.storage_options()
+        )
+        return ObjectStoreView(fs, root_uri, self.server.create_bucket)
 
 
-def _s3_configs(s3: S3Access) -> list[BackendConfig]:
-    def path(name: str) -> str:
-        return f"s3://{s3.conn_id}@{s3.bucket}/xcs-{name}"
+def _store_access(request: pytest.FixtureRequest, kind: str, server_fixture: str) -> StoreAccess:
+    """One bucket for the session: the Airflow processes are configured once, with its name.
 
-    return [
-        BackendConfig("s3-zstd", path("s3-zstd"), THRESHOLD, "zstd", s3.env),
-        BackendConfig("s3-none-t0", path("s3-none-t0"), 0, "none", s3.env),
-    ]
+    (tests/servers' per-test buckets are too short-lived for a session's processes.)
+    """
+    from servers import azure, fixtures, gcs, s3
+
+    checks = {"s3": s3.check_airflow_installed, "azure": azure.check_airflow_installed}
+    fixtures.require(checks.get(kind, gcs.check_airflow_installed))
+    server = request.getfixturevalue(server_fixture)
+    bucket = server.create_bucket(fixtures.unique_name("xcs-it"))
+    return StoreAccess(server=server, conn_id=f"xcs_{kind}", bucket=bucket)
+
+
+@pytest.fixture(scope="session")
+def s3_access(request: pytest.FixtureRequest) -> StoreAccess:
+    return _store_access(request, "s3", "s3_server")
+
+
+@pytest.fixture(scope="session")
+def azure_access(request: pytest.FixtureRequest) -> StoreAccess:
+    return _store_access(request, "azure", "azure_server")
+
+
+@pytest.fixture(scope="session")
+def gcs_access(request: pytest.FixtureRequest) -> StoreAccess:
+    return _store_access(request, "gcs", "gcs_server")
 
 
 # -- Airflow ---------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def airflow_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowLauncher]:
-    launcher = AirflowLauncher(
-        tmp_path_factory.mktemp("airflow"), os.environ.get("XCOMSTORE_TEST_DB", "sqlite")
-    )
+    launcher = AirflowLauncher(tmp_path_factory.mktemp("airflow"))
     yield launcher
     launcher.close()
 
 
-@pytest.fixture(scope="session")
-def file_targets(airflow_launcher: AirflowLauncher) -> dict[str, Target]:
-    targets = {}
-    for config in _file_configs(airflow_launcher.root):
-        store_root = Path(config.path[len("file://") :])
-        store_root.mkdir(parents=True, exist_ok=True)
-        targets[config.name] = Target(config, airflow_launcher.start(config), FileStoreView(store_root))
-    return targets
+class TargetPool:
+    """Starts each configuration's process on first use; skips those whose DB or store is missing."""
+
+    def __init__(self, request: pytest.FixtureRequest, launcher: AirflowLauncher) -> None:
+        self.request = request
+        self.launcher = launcher
+        self.targets: dict[str, Target] = {}
+        self._db_problems: dict[str, str | None] = {}
+
+    def db_problem(self, kind: str) -> str | None:
+        if kind not in self._db_problems:
+            self._db_problems[kind] = db_problem(kind)
+        problem = self._db_problems[kind]
+        return f"metadata DB: {problem}" if problem else None
+
+    def get(self, name: str) -> Target:
+        if name not in self.targets:
+            self.targets[name] = self._start(SPECS[name])
+        return self.targets[name]
+
+    def start_all(self, names: list[str]) -> None:
+        """Start every one of `names` that can run here, together (skips are raised later)."""
+        kinds = {SPECS[n].db for n in names}
+        self.launcher.prepare([k for k in kinds if self.db_problem(k) is None])
+        for name in names:
+            with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):
+                self.get(name)
+
+    def _start(self, spec: Spec) -> Target:
+        problem = self.db_problem(spec.db)
+        if problem:
+            need(problem)
+        root = self.launcher.root
+        view: StoreView
+        if spec.store == "file":
+            path = f"file://{root}/store-{spec.name}"
+            Path(path[len("file://") :]).mkdir(parents=True, exist_ok=True)
+            view, env = FileStoreView(Path(path[len("file://") :])), {}
+        else:
+            access: StoreAccess = self.request.getfixturevalue(f"{spec.store}_access")
+            path = access.path(spec.name)
+            view, env = access.view(path), access.env
+        config = BackendConfig(
+            spec.name,
+            path,
+            spec.threshold,
+            spec.compression,
+            {**env, **spec.extra_env},
+            db=spec.db,
+            backend=XCOMSTORE_BACKEND if spec.xcomstore else None,
+        )
+        return Target(config, self.launcher.start(config), view)
 
 
 @pytest.fixture(scope="session")
-def s3_targets(airflow_launcher: AirflowLauncher, s3_access: S3Access) -> dict[str, Target]:
-    targets = {}
-    for config in _s3_configs(s3_access):
-        view = S3StoreView(s3_access.filesystem(), config.path)
-        targets[config.name] = Target(config, airflow_launcher.start(config), view)
-    return targets
+def target_pool(request: pytest.FixtureRequest, airflow_launcher: AirflowLauncher) -> TargetPool:
+    return TargetPool(request, airflow_launcher)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -117,92 +267,48 @@ def _start_early(request: pytest.FixtureRequest) -> None:
     one instead of later on the critical path.
     """
     here = Path(__file__).parent
-    items = [item for item in request.session.items if here in item.path.parents]
-    if not any(item.get_closest_marker("airflow") for item in items):
-        return
-    if any(item.get_closest_marker("airflow") and not item.get_closest_marker("s3") for item in items):
-        request.getfixturevalue("file_targets")
-    if any(item.get_closest_marker("s3") for item in items):
-        # A missing S3 server skips (or in CI fails) the S3 tests themselves, not this fixture.
-        with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):
-            request.getfixturevalue("s3_targets")
+    names: dict[str, None] = {}
+    for item in request.session.items:
+        if here not in item.path.parents or not item.get_closest_marker("airflow"):
+            continue
+        callspec = getattr(item, "callspec", None)
+        for value in callspec.params.values() if callspec else []:
+            if isinstance(value, str) and value in SPECS:
+                names[value] = None
+    if names:
+        pool: TargetPool = request.getfixturevalue("target_pool")
+        pool.start_all(list(names))
 
 
 @pytest.fixture(scope="session")
-def all_targets(request: pytest.FixtureRequest) -> Any:
-    """Look a target up by name, starting the S3 ones only when an S3 test asks for them."""
-
-    def get(name: str) -> Target:
-        group = "s3_targets" if name.startswith("s3-") else "file_targets"
-        targets: dict[str, Target] = request.getfixturevalue(group)
-        return targets[name]
-
-    return get
+def all_targets(target_pool: TargetPool) -> Any:
+    """Look a target up by name (starting it if no test started it yet)."""
+    return target_pool.get
 
 
 @pytest.fixture(scope="session")
-def types_runs(request: pytest.FixtureRequest) -> Any:
-    """The xcs_types DAG run once per configuration (runs of one store kind go in parallel)."""
-    cache: dict[str, RunResult] = {}
+def types_runs(target_pool: TargetPool) -> Any:
+    """The xcs_types DAG run once per configuration (all started ones go in parallel)."""
+    cache: dict[str, RunResult | BaseException] = {}
 
     def get(name: str) -> RunResult:
         if name not in cache:
-            group = "s3_targets" if name.startswith("s3-") else "file_targets"
-            targets: dict[str, Target] = request.getfixturevalue(group)
-            names = [n for n in targets if n in TYPES_CONFIGS]
-            pending = {n: targets[n].process.submit("dag_test", dag_id="xcs_types", env={}) for n in names}
-            cache.update({n: p.result() for n, p in pending.items()})
-        return cache[name]
+            target_pool.get(name)
+            names = [n for n in TYPES_CONFIGS if n in target_pool.targets and n not in cache]
+            pending = {}
+            for n in names:
+                try:
+                    pending[n] = target_pool.targets[n].process.submit("dag_test", dag_id="xcs_types", env={})
+                except Exception as exc:
+                    cache[n] = exc
+            for n, answer in pending.items():
+                try:
+                    cache[n] = answer.result()
+                except Exception as exc:
+                    cache[n] = exc
+        found = cache[name]
+        if isinstance(found, BaseException):
+            raise found
+        return found
 
     return get
-
-
-TYPES_CONFIGS = ("file-zstd", "file-lz4-t0", "file-gzip", "s3-zstd", "s3-none-t0")
-
-
-# -- S3 --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class S3Access:
-    """What the tests need from the S3 server fixtures."""
-
-    endpoint_url: str
-    conn_id: str
-    bucket: str
-    env: dict[str, str]  # the Airflow connection (and AWS variables) for the Airflow processes
-    storage_options: dict[str, Any]  # for s3fs in the test process
-
-    def filesystem(self) -> Any:
-        import s3fs
-
-        return s3fs.S3FileSystem(**self.storage_options)
-
-
-CONN_ID = "xcs_s3"
-SERVERS_PLUGIN = "tests.servers.fixtures"  # the name tests/servers registers its fixtures under
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Make the tests/servers fixtures (s3_server, ...) available here too, as that folder's own
-    # conftest does for itself, unless a top-level conftest has registered them already.
-    if not config.pluginmanager.has_plugin(SERVERS_PLUGIN):
-        from servers import fixtures
-
-        config.pluginmanager.register(fixtures, SERVERS_PLUGIN)
-
-
-@pytest.fixture(scope="session")
-def s3_access(s3_server: Any) -> S3Access:
-    """One bucket for the session: the Airflow processes are configured once, with its name.
-
-    (tests/servers' `s3_bucket` is per test, too short-lived for a session's processes.)
-    """
-    from servers import fixtures, s3
-
-    fixtures.require(s3.check_airflow_installed)
-    return S3Access(
-        endpoint_url=s3_server.endpoint_url,
-        conn_id=CONN_ID,
-        bucket=s3_server.create_bucket(fixtures.unique_name("xcs-it")),
-        env=s3_server.airflow_env(CONN_ID),
-        storage_options=s3_server.storage_options(),
-    )

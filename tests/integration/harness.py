@@ -7,14 +7,16 @@ its routes) costs ~7 s of CPU per process, while a DAG run after that takes abou
 (by a fixture), warms up in the background, and then serves many commands (run a DAG, clear and
 re-run a task, forge an XCom row) sent as JSON lines to `runner.py`.
 
-The metadata DB is migrated once per session into a template and cloned for every process:
-SQLite (default) copies the file; PostgreSQL and MariaDB clone a template database. Pick the
-kind with the environment variable XCOMSTORE_TEST_DB=sqlite|postgres|mysql.
+The metadata DB is migrated once per session and kind into a template and cloned for every
+process: SQLite copies the file; PostgreSQL and MariaDB clone a template database. Each
+configuration names its DB kind (`BackendConfig.db`), so one session runs on all three.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import importlib.util
 import itertools
 import json
 import os
@@ -36,6 +38,7 @@ RUNNER = HERE / "runner.py"
 PYTHON = sys.executable
 REF_TAG = "__xcomstore__"
 MARKER = "@@xcs-runner@@"  # brackets each command's output in the runner log
+XCOMSTORE_BACKEND = "xcomstore.XComStoreBackend"
 # Generous: a DAG run on a cold, busy 2-core machine; a hang must still end the test.
 COMMAND_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 300.0
@@ -48,6 +51,12 @@ def is_reference(value: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 # Metadata databases
 # --------------------------------------------------------------------------------------------
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
+DB_KINDS = ("sqlite", "postgres", "mysql")
+DB_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
+
+
 class MetadataDB(Protocol):
     """A metadata DB kind: migrated once per session, cloned once per Airflow process."""
 
@@ -66,6 +75,7 @@ class SqliteDB:
     kind = "sqlite"
 
     def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
         self.template = root / "template.db"
 
     def template_conn(self) -> str:
@@ -84,7 +94,7 @@ class PostgresDB:
     """One template database per session; clones are `CREATE DATABASE ... TEMPLATE` (fast)."""
 
     kind = "postgres"
-    server = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+    server = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}"
 
     def __init__(self) -> None:
         self.prefix = f"xcs_{uuid.uuid4().hex[:8]}"
@@ -94,7 +104,7 @@ class PostgresDB:
     def _admin(self, sql: str) -> None:
         import psycopg2
 
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
         conn.autocommit = True  # CREATE/DROP DATABASE refuse to run inside a transaction
         try:
             with conn.cursor() as cur:
@@ -124,8 +134,8 @@ class MariaDB:
     """One template database per session; MariaDB has no TEMPLATE, so clones are a dump+load."""
 
     kind = "mysql"
-    server = "mysql+mysqldb://root@127.0.0.1:3306"
-    _client = ("-h", "127.0.0.1", "-P", "3306", "-uroot")
+    server = f"mysql+mysqldb://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}"
+    _client = ("-h", MYSQL_HOST, "-P", str(MYSQL_PORT), f"-u{MYSQL_USER}")
 
     def __init__(self) -> None:
         self.prefix = f"xcs_{uuid.uuid4().hex[:8]}"
@@ -159,6 +169,42 @@ class MariaDB:
                 self._sql(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+def db_problem(kind: str) -> str | None:
+    """Why metadata DB `kind` cannot be used on this machine (None: it can)."""
+    if kind == "sqlite":
+        return None
+    if kind == "postgres":
+        modules, hint = ("psycopg2", "asyncpg"), "pip install psycopg2-binary asyncpg"
+        where = f"PostgreSQL at {PG_HOST}:{PG_PORT} (user {PG_USER}, trust auth)"
+    elif kind == "mysql":
+        modules, hint = ("MySQLdb", "aiomysql"), "pip install mysqlclient aiomysql (needs libmariadb-dev)"
+        where = f"MariaDB at {MYSQL_HOST}:{MYSQL_PORT} (user {MYSQL_USER}, no password)"
+    else:
+        return f"unknown metadata DB kind {kind!r}: use one of {', '.join(DB_KINDS)}"
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{where}: missing Python modules {', '.join(missing)} ({hint})"
+    if kind == "mysql":
+        tools = [t for t in ("mysql", "mysqldump") if shutil.which(t) is None]
+        if tools:
+            return f"{where}: the client programs {', '.join(tools)} are not on PATH (apt-get install mariadb-client)"
+    try:
+        if kind == "postgres":
+            import psycopg2
+
+            psycopg2.connect(
+                host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5
+            ).close()
+        else:
+            import MySQLdb
+
+            MySQLdb.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, connect_timeout=5).close()
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"{where} is not reachable: {first_line}"
+    return None
+
+
 def make_db(kind: str, root: Path) -> MetadataDB:
     if kind == "sqlite":
         return SqliteDB(root)
@@ -166,7 +212,7 @@ def make_db(kind: str, root: Path) -> MetadataDB:
         return PostgresDB()
     if kind in ("mysql", "mariadb"):
         return MariaDB()
-    raise ValueError(f"XCOMSTORE_TEST_DB={kind!r}: use sqlite, postgres or mysql")
+    raise ValueError(f"metadata DB kind {kind!r}: use sqlite, postgres or mysql")
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,10 +227,14 @@ class BackendConfig:
     threshold: int | str = 1024
     compression: str = "zstd"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    db: str = "sqlite"  # the metadata DB kind: sqlite | postgres | mysql
+    backend: str | None = XCOMSTORE_BACKEND  # None: Airflow's default XCom backend
 
     def env(self) -> dict[str, str]:
+        if self.backend is None:
+            return {**self.extra_env}
         return {
-            "AIRFLOW__CORE__XCOM_BACKEND": "xcomstore.XComStoreBackend",
+            "AIRFLOW__CORE__XCOM_BACKEND": self.backend,
             "AIRFLOW__XCOMSTORE__PATH": self.path,
             "AIRFLOW__XCOMSTORE__THRESHOLD": str(self.threshold),
             "AIRFLOW__XCOMSTORE__COMPRESSION": self.compression,
@@ -202,21 +252,41 @@ def _hermetic_base_env() -> dict[str, str]:
 
 
 class AirflowLauncher:
-    """Owns the session's migrated template home and starts configured Airflow processes."""
+    """Owns the session's migrated template homes (one per DB kind) and starts Airflow processes."""
 
-    def __init__(self, root: Path, db_kind: str = "sqlite") -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.template_home = root / "template-home"
-        self.db = make_db(db_kind, root)
+        self.dbs: dict[str, MetadataDB] = {}
         self.processes: list[AirflowProcess] = []
-        self._migrate()
 
-    def _migrate(self) -> None:
+    def template_home(self, kind: str) -> Path:
+        return self.root / f"template-{kind}"
+
+    def prepare(self, kinds: list[str]) -> None:
+        """Create and migrate the template DB of each kind not prepared yet (in parallel)."""
+        todo = [k for k in dict.fromkeys(kinds) if k not in self.dbs]
+        if not todo:
+            return
+        with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
+            made = dict(zip(todo, pool.map(self._make_and_migrate, todo), strict=True))
+        self.dbs.update(made)
+
+    def _make_and_migrate(self, kind: str) -> MetadataDB:
+        db = make_db(kind, self.root / f"db-{kind}")
+        try:
+            self._migrate(db, self.template_home(kind))
+        except BaseException:
+            db.drop_all()
+            raise
+        return db
+
+    @staticmethod
+    def _migrate(db: MetadataDB, home: Path) -> None:
         env = {
             **_hermetic_base_env(),
-            "AIRFLOW_HOME": str(self.template_home),
+            "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db.template_conn(),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db.template_conn(),
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         }
         airflow = Path(PYTHON).with_name("airflow")
@@ -224,14 +294,17 @@ class AirflowLauncher:
             [str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
         )
         if done.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"airflow db migrate ({db.kind}) failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            )
 
     def start(self, config: BackendConfig) -> AirflowProcess:
         """Start (not wait for) a warmed-up Airflow process for `config`."""
+        self.prepare([config.db])
         workdir = self.root / config.name
         home = workdir / "home"
-        shutil.copytree(self.template_home, home, ignore=shutil.ignore_patterns("*.db", "logs"))
-        conn = self.db.clone(config.name, workdir)
+        shutil.copytree(self.template_home(config.db), home, ignore=shutil.ignore_patterns("*.db", "logs"))
+        conn = self.dbs[config.db].clone(config.name.replace("-", "_"), workdir)
         env = {
             **_hermetic_base_env(),
             "AIRFLOW_HOME": str(home),
@@ -250,7 +323,8 @@ class AirflowLauncher:
     def close(self) -> None:
         for process in self.processes:
             process.close()
-        self.db.drop_all()
+        for db in self.dbs.values():
+            db.drop_all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,6 +634,11 @@ class AirflowProcess:
     def snapshot(self, run: RunResult) -> RunResult:
         return self.call("snapshot", dag_id=run.dag_id, run_id=run.run_id)  # type: ignore[no-any-return]
 
+    def row_sizes(self, run: RunResult) -> dict[tuple[str, int, str], int]:
+        """Bytes of each XCom row's value as the metadata DB stores it: (task, map, key) -> size."""
+        rows = self.call("row_sizes", dag_id=run.dag_id, run_id=run.run_id)
+        return {(r["task_id"], r["map_index"], r["key"]): r["bytes"] for r in rows}
+
     def default_forms(self, names: list[str]) -> dict[str, Any]:
         """How Airflow's default backend would store the named values of dags/xcs_common.py."""
         return self.call("default_forms", names=names)  # type: ignore[no-any-return]
@@ -581,6 +660,8 @@ class StoreView(Protocol):
     def objects(self, under: str | None = None) -> set[str]:
         """Keys of every object (below `under`, a uri), in the form returned by key()."""
         ...
+
+    def ensure_bucket(self, name: str) -> None: ...
 
 
 class FileStoreView:
@@ -613,21 +694,31 @@ class FileStoreView:
             return set()
         return {str(p) for p in base.rglob("*") if p.is_file()}
 
+    def ensure_bucket(self, name: str) -> None:
+        """Local files have no buckets."""
 
-class S3StoreView:
-    """S3 through s3fs; uris may carry an Airflow connection id as user (s3://conn@bucket/...)."""
 
-    def __init__(self, fs: Any, root_uri: str) -> None:
+class ObjectStoreView:
+    """An object store (S3, Azure Blob, GCS) through its fsspec filesystem.
+
+    Uris carry the Airflow connection id as user (`s3://conn@bucket/...`, `abfs://conn@container/...`,
+    `gs://conn@bucket/...`); keys are `bucket/path`, as fsspec names objects.
+    """
+
+    def __init__(self, fs: Any, root_uri: str, make_bucket: Any) -> None:
         self.fs = fs
         self.root_uri = root_uri
+        self.scheme = root_uri.partition("://")[0]
+        self._make_bucket = make_bucket
 
     def key(self, uri: str) -> str:
-        assert uri.startswith("s3://"), uri
-        rest = uri[len("s3://") :]
-        bucket, _, path = rest.partition("/")
+        prefix = f"{self.scheme}://"
+        assert uri.startswith(prefix), uri
+        bucket, _, path = uri[len(prefix) :].partition("/")
         return f"{bucket.rpartition('@')[2]}/{path}"
 
     def read(self, uri: str) -> bytes:
+        self.fs.invalidate_cache()
         return bytes(self.fs.cat_file(self.key(uri)))
 
     def write(self, uri: str, data: bytes) -> None:
@@ -649,6 +740,12 @@ class S3StoreView:
             return set(self.fs.find(base))
         except FileNotFoundError:
             return set()
+
+    def ensure_bucket(self, name: str) -> None:
+        """Create bucket (container) `name` unless it exists."""
+        if not self.fs.exists(name):
+            self._make_bucket(name)
+        self.fs.invalidate_cache()
 
 
 def run_dir(uri: str) -> str:

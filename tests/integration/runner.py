@@ -189,6 +189,28 @@ def op_snapshot(dag_id: str, run_id: str) -> dict[str, Any]:
     return snapshot(dag_id, run_id)
 
 
+def op_row_sizes(dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """How many bytes each XCom row's value takes in the metadata DB, measured by the DB itself."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import LargeBinary, Text, cast, func, select
+
+    with create_session() as session:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            size = func.octet_length(cast(XComModel.value, Text))  # JSONB as its text form
+        elif dialect == "mysql":
+            size = func.length(XComModel.value)  # LONGTEXT: LENGTH() counts bytes
+        else:
+            size = func.length(cast(XComModel.value, LargeBinary))  # SQLite: bytes of the text
+        rows = session.execute(
+            select(XComModel.task_id, XComModel.map_index, XComModel.key, size).where(
+                XComModel.dag_id == dag_id, XComModel.run_id == run_id
+            )
+        ).all()
+    return [{"task_id": t, "map_index": m, "key": k, "bytes": int(b or 0)} for t, m, k, b in rows]
+
+
 def op_default_forms(names: list[str]) -> dict[str, Any]:
     """What Airflow's default backend stores for these values (None: it cannot store them)."""
     import xcs_common
@@ -209,6 +231,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "set_xcom": op_set_xcom,
     "snapshot": op_snapshot,
     "default_forms": op_default_forms,
+    "row_sizes": op_row_sizes,
 }
 
 

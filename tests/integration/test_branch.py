@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from .conftest import Target
+from .conftest import Target, param
 from .harness import is_reference
 
 pytestmark = pytest.mark.airflow
 
 
-@pytest.mark.parametrize("name", ["file-lz4-t0", pytest.param("s3-none-t0", marks=pytest.mark.s3)])
+@pytest.mark.parametrize("name", [param("file-lz4-t0"), param("s3-none-t0")])
 def test_branch_with_threshold_zero(all_targets: Any, name: str) -> None:
     target: Target = all_targets(name)
     run = target.process.dag_test("xcs_branch")

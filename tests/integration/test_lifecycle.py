@@ -12,15 +12,19 @@ from typing import Any
 
 import pytest
 
-from .conftest import Target
+from .conftest import MAIN_STORES, OTHER_DBS, Target, param
 from .harness import RunResult, flip_byte, is_reference, run_dir
 
 pytestmark = pytest.mark.airflow
 
-STORES = ["file-zstd", pytest.param("s3-zstd", marks=pytest.mark.s3)]
+# Each store kind over its own protocol (main DB), and the file store on the other DBs.
+STORES = [param(name) for name in MAIN_STORES]
+EVERYWHERE = STORES + [param(name) for name in OTHER_DBS]
+# What happens to a damaged object depends on the store, not on the metadata DB.
+store_kinds = pytest.mark.parametrize("target", STORES, indirect=True)
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture(params=EVERYWHERE)
 def target(request: pytest.FixtureRequest, all_targets: Any) -> Target:
     return all_targets(request.param)  # type: ignore[no-any-return]
 
@@ -103,17 +107,23 @@ def _traversal(target: Target, uri: str) -> tuple[str, list[str]]:
     forged = f"{target.config.path}/../victim.xcs"
     parent = target.config.path.rsplit("/", 1)[0]
     # S3 keys are literal strings: plant the victim at both the literal and the resolved key.
+    # (Azure's and GCS's HTTP clients resolve the `..` in a URL, so only the resolved key exists.)
     places = [f"{parent}/victim.xcs"] + ([forged] if forged.startswith("s3://") else [])
     return forged, places
 
 
+def _is_file(target: Target) -> bool:
+    return target.config.path.startswith("file://")
+
+
 def _elsewhere(target: Target, uri: str) -> tuple[str, list[str]]:
-    """The same relative path in another bucket (S3) or another folder (file)."""
+    """The same relative path in another bucket (object stores) or another folder (file)."""
     relative = _relative(target, uri)
-    if target.config.path.startswith("s3://"):
-        forged = f"s3://{_other_bucket(target)}/{relative}"
-    else:
+    if _is_file(target):
         forged = f"{target.config.path.rsplit('/', 1)[0]}/elsewhere/{relative}"
+    else:
+        scheme = target.config.path.partition("://")[0]
+        forged = f"{scheme}://{_other_bucket(target)}/{relative}"
     return forged, [forged]
 
 
@@ -124,8 +134,8 @@ def _sibling(target: Target, uri: str) -> tuple[str, list[str]]:
 
 
 def _other_bucket(target: Target) -> str:
-    """`conn@bucket-other` for the configured `s3://conn@bucket/...`."""
-    user_bucket = target.config.path[len("s3://") :].partition("/")[0]
+    """`conn@bucket-other` for the configured `scheme://conn@bucket/...`."""
+    user_bucket = target.config.path.partition("://")[2].partition("/")[0]
     return f"{user_bucket}-other"
 
 
@@ -137,11 +147,7 @@ FORGERIES: dict[str, Callable[[Target, str], tuple[str, list[str]]]] = {
 
 
 def _plant_victims(target: Target, places: list[str], data: bytes) -> None:
-    if target.config.path.startswith("s3://"):
-        other = _other_bucket(target).rpartition("@")[2]
-        fs = target.store.fs  # type: ignore[attr-defined]  # only S3 views have it
-        if not fs.exists(other):
-            fs.mkdir(other)
+    target.store.ensure_bucket(_other_bucket(target).rpartition("@")[2])
     for place in places:
         target.store.write(place, data)
 
@@ -185,6 +191,7 @@ def test_reference_copied_from_another_xcom_is_refused(target: Target, first_run
 
 
 # -- damaged objects -------------------------------------------------------------------------
+@store_kinds
 def test_corrupted_object_is_detected(target: Target, first_run: RunResult) -> None:
     uri = _ref(first_run)["uri"]
     data = target.store.read(uri)
@@ -193,6 +200,7 @@ def test_corrupted_object_is_detected(target: Target, first_run: RunResult) -> N
     assert_read_refused(target, rerun, uri)
 
 
+@store_kinds
 def test_truncated_object_is_detected(target: Target, first_run: RunResult) -> None:
     uri = _ref(first_run)["uri"]
     target.store.write(uri, target.store.read(uri)[:-100])
@@ -200,6 +208,7 @@ def test_truncated_object_is_detected(target: Target, first_run: RunResult) -> N
     assert_read_refused(target, rerun, uri)
 
 
+@store_kinds
 def test_missing_object_is_detected(target: Target, first_run: RunResult) -> None:
     uri = _ref(first_run)["uri"]
     target.store.delete(uri)

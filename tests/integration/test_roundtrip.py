@@ -13,14 +13,18 @@ from typing import Any
 import pytest
 import xcs_common
 
-from .conftest import Target
+from .conftest import SPECS, TYPES_CONFIGS, Target, param
 from .harness import RunResult, is_reference, run_dir
 
 pytestmark = pytest.mark.airflow
 
-CONFIGS = ["file-zstd", "file-lz4-t0", "file-gzip", "s3-zstd", "s3-none-t0"]
-NONZERO = [c for c in CONFIGS if not c.endswith("-t0")]
-ZERO = [c for c in CONFIGS if c.endswith("-t0")]
+# Every store kind on the main DB, and the file store on PostgreSQL and MariaDB.
+CONFIGS = TYPES_CONFIGS
+NONZERO = [c for c in CONFIGS if SPECS[c].threshold != 0]
+ZERO = [c for c in CONFIGS if SPECS[c].threshold == 0]
+# A reference is a few hundred bytes whatever the value: it fits every DB's limits (MySQL's
+# max_allowed_packet, 16 MiB by default on MariaDB, is the tightest).
+REFERENCE_ROW_LIMIT = 1024
 
 BOUNDARY = ["at_threshold", "above_threshold"]  # only exist with a threshold above 0
 NAMES = [*xcs_common.VALUES, *BOUNDARY]
@@ -55,14 +59,13 @@ def cases(configs: list[str], names: list[str] | None = None) -> pytest.MarkDeco
     """Parametrize `target` and `run` with each configuration (times each value `name`)."""
     params = []
     for config in configs:
-        marks = [pytest.mark.s3] if config.startswith("s3-") else []
         if names is None:
-            params.append(pytest.param(config, config, id=config, marks=marks))
+            params.append(param(config, config, config))
             continue
         for name in names:
             if name in BOUNDARY and config in ZERO:
                 continue
-            params.append(pytest.param(config, config, name, id=f"{config}-{name}", marks=marks))
+            params.append(param(config, config, config, name, id=f"{config}-{name}"))
     fields = ("target", "run") if names is None else ("target", "run", "name")
     return pytest.mark.parametrize(fields, params, indirect=["target", "run"])
 
@@ -79,6 +82,17 @@ def test_exactly_one_object_per_reference(target: Target, run: RunResult) -> Non
     assert refs, "nothing was offloaded"
     objects = target.store.objects(run_dir(refs[0].value["uri"]))
     assert objects == {target.store.key(r.value["uri"]) for r in refs}
+
+
+@cases(CONFIGS)
+def test_reference_rows_are_small(target: Target, run: RunResult) -> None:
+    """What the DB holds for an offloaded value is a small row, whatever the value's size."""
+    sizes = target.process.row_sizes(run)
+    refs = {(r.task_id, r.map_index, r.key) for r in run.references()}
+    assert refs
+    assert refs <= set(sizes)
+    too_big = {k: sizes[k] for k in refs if sizes[k] > REFERENCE_ROW_LIMIT}
+    assert not too_big, f"reference rows above {REFERENCE_ROW_LIMIT} bytes: {too_big}"
 
 
 # -- each value ------------------------------------------------------------------------------

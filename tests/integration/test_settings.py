@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from .conftest import param
 from .harness import AirflowProcessDied, last_exception
 
 pytestmark = pytest.mark.airflow
@@ -22,7 +23,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [param(name) for name in CASES])
 def test_invalid_setting_fails_clearly(all_targets: Any, name: str) -> None:
     target = all_targets(name)
     try:

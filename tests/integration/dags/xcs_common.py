@@ -157,6 +157,22 @@ VALUES: dict[str, Callable[[], Any]] = {
 SMALL = [name for name in VALUES if name.startswith("small_")]
 
 
+BIG_BYTES = 100 * 2**20
+
+
+def big_text() -> str:
+    """$XCS_BIG_BYTES (default 100 MiB) of text: a 64 KiB pseudo-random block, numbered, repeated.
+
+    JSON-serializable, so Airflow's default backend can try to store it too.
+    """
+    import hashlib
+
+    size = int(os.environ.get("XCS_BIG_BYTES", BIG_BYTES))
+    block = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(1024))  # 64 KiB
+    count = size // len(block) + 1
+    return "".join(f"{i:08d}{block[8:]}" for i in range(count))[:size]
+
+
 def boundary_values() -> dict[str, Any]:
     """A string whose JSON form ('"' + text + '"') is exactly the threshold, and one byte more."""
     limit = threshold()
