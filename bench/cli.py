@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -16,7 +18,7 @@ from typing import Any
 from bench import chart, report
 from bench.airflow_home import make_template
 from bench.cases import AIRFLOW_BACKENDS, Case, all_cases, select
-from bench.runner import Context, Outcome, run_all
+from bench.runner import Context, Outcome, kill_running_cases, run_all
 from bench.s3server import MotoServer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -69,11 +71,14 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _progress(total: int) -> Any:
+def _progress(total: int, partial: Path) -> Any:
+    """Print one line per finished case, and append it to a JSON-lines file in case the run dies."""
     done = [0]
 
     def show(outcome: Outcome) -> None:
         done[0] += 1
+        with partial.open("a") as sink:
+            sink.write(json.dumps(outcome.to_dict(), default=str) + "\n")
         push, pull = report.seconds(outcome, "push"), report.seconds(outcome, "pull")
         timing = f"push {push:.3f}s pull {pull:.3f}s" if push is not None and pull is not None else ""
         detail = timing if outcome.status == "ok" else f"{outcome.status}: {outcome.error}"
@@ -83,7 +88,14 @@ def _progress(total: int) -> Any:
     return show
 
 
-def _run(cases: list[Case], args: argparse.Namespace, work: Path, log_dir: Path) -> list[Outcome]:
+def _stop_on_signal(signum: int, _frame: Any) -> None:
+    kill_running_cases()
+    raise SystemExit(128 + signum)
+
+
+def _run(
+    cases: list[Case], args: argparse.Namespace, work: Path, log_dir: Path, partial: Path
+) -> list[Outcome]:
     with ExitStack() as stack:
         template = None
         if any(c.backend in AIRFLOW_BACKENDS for c in cases):
@@ -97,7 +109,7 @@ def _run(cases: list[Case], args: argparse.Namespace, work: Path, log_dir: Path)
             mem_limit=int(args.mem_limit_gb * 2**30), keep=args.keep, quiet_wait=args.quiet_wait,
         )  # fmt: skip
         jobs = args.jobs or (2 if args.quick else 1)
-        return run_all(cases, ctx, jobs, _progress(len(cases)))
+        return run_all(cases, ctx, jobs, _progress(len(cases), partial))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="xcomstore-bench-", dir=args.work_dir))
     print(f"{len(cases)} cases, store={store}; logs in {log_dir}", flush=True)
+    partial = args.out / f"{name}.partial.jsonl"
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     started = time.perf_counter()
     try:
-        outcomes = _run(cases, args, work, log_dir)
+        outcomes = _run(cases, args, work, log_dir, partial)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -132,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report.write_json(args.out / f"{name}.json", outcomes, meta)
     chart.draw(args.out / f"{name}.png", outcomes, f"{name}  ({store} store)")
+    partial.unlink(missing_ok=True)
     print(f"total {total:.0f} s; wrote {args.out / name}.json and .png")
     return 0
 

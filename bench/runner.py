@@ -26,6 +26,7 @@ from bench.worker import STORE_URL_ENV
 
 #: Cases at least this big never run next to another case, whatever --jobs says.
 HEAVY_BYTES = 100 * 10**6
+_RUNNING: set[subprocess.Popen[bytes]] = set()
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit))\b:?(.*)$")
 
 
@@ -147,7 +148,11 @@ def run_case(index: int, case: Case, ctx: Context) -> Outcome:
             stderr=subprocess.STDOUT,
             cwd=directory,
         )
-        watched = watch(child, ctx.timeout, ctx.mem_limit)
+        _RUNNING.add(child)
+        try:
+            watched = watch(child, ctx.timeout, ctx.mem_limit)
+        finally:
+            _RUNNING.discard(child)
     outcome.wall_seconds = time.perf_counter() - started
     outcome.peak_process_rss = watched.peak_rss
     outcome.extra = {
@@ -175,6 +180,12 @@ def _clean(ctx: Context, directory: Path) -> None:
     if ctx.s3 is not None:
         ctx.s3.drop_bucket(_bucket(directory))
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def kill_running_cases() -> None:
+    """Kill the cases' processes (on SIGTERM), so that the bench can clean up and stop."""
+    for child in list(_RUNNING):
+        child.kill()
 
 
 def run_all(cases: list[Case], ctx: Context, jobs: int, report: Callable[[Outcome], None]) -> list[Outcome]:
