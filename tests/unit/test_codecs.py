@@ -137,6 +137,56 @@ def test_native_compression_makes_tables_smaller() -> None:
     assert sizes["lz4"] < sizes["none"] // 2
 
 
+def many_batch_frame(rows: int = 5000) -> pd.DataFrame:
+    """Numeric columns that gain nulls late (after several batches), and other types."""
+    ints = pd.array(np.arange(rows), dtype="Int64")
+    ints[rows - 3] = None
+    floats = np.linspace(-1, 1, rows)
+    floats[rows // 2] = np.nan
+    return pd.DataFrame(
+        {
+            "i64": np.arange(rows, dtype=np.int64),
+            "u8": (np.arange(rows) % 256).astype(np.uint8),
+            "f32": np.arange(rows, dtype=np.float32) / 3,
+            "late_null_int": ints,
+            "nan_float": floats,
+            "late_null_float": pd.array([*np.arange(rows - 1) / 7, None], dtype="Float64"),
+            "text": [f"t{i}" if i % 11 else None for i in range(rows)],
+            "when": pd.date_range("2020-01-01", periods=rows, freq="s", tz="UTC"),
+        },
+        index=pd.RangeIndex(10, 10 + 2 * rows, 2, name="idx"),
+    )
+
+
+@pytest.mark.parametrize("compression", compressions(ArrowCodec()))
+@pytest.mark.parametrize("flavour", ["pandas", "polars"])
+def test_tables_in_many_batches_come_back_whole(
+    monkeypatch: pytest.MonkeyPatch, flavour: str, compression: str
+) -> None:
+    monkeypatch.setattr("xcomstore.codecs.arrow._BATCH_BYTES", 4096)  # 1024-row batches
+    frame = many_batch_frame()
+    value = frame if flavour == "pandas" else pl.from_pandas(frame, include_index=True)
+    sink = io.BytesIO()
+    ArrowCodec().encode(value, sink, compression)
+    assert pa.ipc.open_stream(io.BytesIO(sink.getvalue())).read_all().column(0).num_chunks > 3
+    back = ArrowCodec().decode(io.BytesIO(sink.getvalue()), ArrowCodec().describe(value).meta)
+    if flavour == "pandas":
+        pd.testing.assert_frame_equal(back, frame, check_exact=True)
+        assert back["i64"].to_numpy().flags.c_contiguous
+    else:
+        polars.testing.assert_frame_equal(back, value)
+
+
+@pytest.mark.parametrize("declared", [4999, 5001])
+def test_table_with_other_row_count_than_declared_is_refused(declared: int) -> None:
+    frame = many_batch_frame()
+    sink = io.BytesIO()
+    ArrowCodec().encode(frame, sink, "none")
+    meta = {**ArrowCodec().describe(frame).meta, "rows": declared}
+    with pytest.raises(ObjectFormatError, match=f"declares {declared}"):
+        ArrowCodec().decode(io.BytesIO(sink.getvalue()), meta)
+
+
 # -- numpy -----------------------------------------------------------------------------------
 ARRAYS = {
     "float64": np.array([1.5, np.nan, -np.inf, 0.0]),

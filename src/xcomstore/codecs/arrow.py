@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from xcomstore.codecs.arrow_columns import read_contiguous
 from xcomstore.codecs.base import Codec, Description, root_module
 
 _SERIES_COLUMN = "values"
@@ -40,9 +41,8 @@ class ArrowCodec(Codec):
         short = flavour.rpartition(".")[2]
         if short == "Series":
             name = _name(value.name)
-            return Description(
-                flavour, f"Series {value.dtype} {len(value)}", {"flavour": flavour, "name": name}
-            )
+            meta = {"flavour": flavour, "name": name, "rows": len(value)}
+            return Description(flavour, f"Series {value.dtype} {len(value)}", meta)
         rows, cols = (value.num_rows, value.num_columns) if short == "Table" else value.shape
         meta = {"flavour": flavour, "rows": rows, "columns": cols}
         return Description(flavour, f"{short} {rows}×{cols}", meta)
@@ -72,9 +72,15 @@ class ArrowCodec(Codec):
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         import pyarrow as pa
 
+        flavour = str(meta.get("flavour"))
+        rows = meta.get("rows")
         with pa.ipc.open_stream(source) as reader:
-            table = reader.read_all()
-        return _from_table(table, str(meta.get("flavour")), meta)
+            # A pyarrow Table is fine in batches; frames need whole columns, assembled as read.
+            if flavour == "pyarrow.Table" or not isinstance(rows, int):
+                table = reader.read_all()
+            else:
+                table = read_contiguous(reader, rows)
+        return _from_table(table, flavour, meta)
 
 
 def _to_table(value: Any, flavour: str | None) -> Any:
@@ -97,7 +103,8 @@ def _from_table(table: Any, flavour: str, meta: Mapping[str, Any]) -> Any:
     if flavour == "pyarrow.Table":
         return table
     if flavour.startswith("pandas"):
-        # self_destruct frees each Arrow column once converted: peak memory stays near 1×.
+        # Whole numeric columns become pandas blocks without a copy; self_destruct frees each
+        # other column once converted.
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         return frame[_SERIES_COLUMN].rename(meta.get("name")) if flavour == "pandas.Series" else frame
     if flavour.startswith("polars"):

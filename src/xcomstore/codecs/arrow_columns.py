@@ -1,0 +1,100 @@
+"""Reading an Arrow stream into one contiguous array per column, with memory near 1× the table.
+
+pandas and polars want each column in one piece, but a stream comes in record batches, and
+each batch's columns often share one buffer (an uncompressed batch is read as one block).
+Reading the whole table first and converting it after holds the batches *and* the joined
+columns: twice the value. Here numeric columns are copied batch by batch into arrays of the
+final length, and each batch is dropped once copied, so the peak is the value plus one batch;
+the finished arrays then become the table's columns without another copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from xcomstore.errors import ObjectFormatError
+
+
+def read_contiguous(reader: Any, rows: int) -> Any:
+    """The stream of `reader` (a pyarrow RecordBatchStreamReader) as a Table of `rows` rows
+    whose columns are single chunks."""
+    import pyarrow as pa
+
+    columns = [_column_for(field.type, rows) for field in reader.schema]
+    filled = 0
+    for batch in reader:
+        if filled + batch.num_rows > rows:
+            raise ObjectFormatError(f"the table has more rows than its header declares {rows}")
+        for column, chunk in zip(columns, batch.columns, strict=True):
+            column.add(chunk, filled)
+        filled += batch.num_rows
+    if filled != rows:
+        raise ObjectFormatError(f"the table has {filled} rows, its header declares {rows}")
+    arrays = [column.finish() for column in columns]
+    return pa.Table.from_arrays(arrays, schema=reader.schema)
+
+
+def _column_for(arrow_type: Any, rows: int) -> _Column:
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return _NumericColumn(arrow_type, rows)
+    return _ChunkedColumn(arrow_type)
+
+
+class _Column(Protocol):
+    def add(self, chunk: Any, offset: int) -> None:
+        """Take the rows of `chunk`, which start at row `offset` of the table."""
+
+    def finish(self) -> Any:
+        """The whole column, as a pyarrow Array or ChunkedArray."""
+
+
+class _ChunkedColumn:
+    """Any other type: its chunks, each copied out of its batch so the batch can be freed,
+    joined at the end (pandas converts these element by element anyway)."""
+
+    def __init__(self, arrow_type: Any, chunks: Iterable[Any] = ()) -> None:
+        self.type = arrow_type
+        self.chunks = list(chunks)
+
+    def add(self, chunk: Any, offset: int) -> None:
+        import pyarrow as pa
+
+        self.chunks.append(pa.concat_arrays([chunk]))
+
+    def finish(self) -> Any:
+        import pyarrow as pa
+
+        return pa.chunked_array(self.chunks, type=self.type)
+
+
+class _NumericColumn:
+    """Integers and floats without nulls: copied into a NumPy array of the final length, which
+    Arrow then wraps without copying. A null turns it into a chunked column from there on."""
+
+    def __init__(self, arrow_type: Any, rows: int) -> None:
+        import numpy as np
+
+        self.type = arrow_type
+        self.values = np.empty(rows, dtype=arrow_type.to_pandas_dtype())
+        self.fallback: _ChunkedColumn | None = None
+
+    def add(self, chunk: Any, offset: int) -> None:
+        import pyarrow as pa
+
+        if self.fallback is None and chunk.null_count:
+            # The rows so far stay where they are, as the first chunk of a chunked column.
+            self.fallback = _ChunkedColumn(self.type, [pa.array(self.values[:offset], type=self.type)])
+        if self.fallback is not None:
+            self.fallback.add(chunk, offset)
+        else:
+            self.values[offset : offset + len(chunk)] = chunk.to_numpy(zero_copy_only=True)
+
+    def finish(self) -> Any:
+        import pyarrow as pa
+
+        if self.fallback is not None:
+            return self.fallback.finish()
+        return pa.array(self.values, type=self.type)
