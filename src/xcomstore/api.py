@@ -168,7 +168,7 @@ class XComStore:
 
     def _inline_key(self, value: Any, origin: Origin) -> Any:
         """Keys Airflow reads from the DB itself stay inline; they can't hold a reference lookalike."""
-        jsonable = self.codecs.json.to_jsonable(value)
+        jsonable = self.codecs.json.to_json_form(value)
         if is_reference(jsonable):
             raise RejectedValueError(
                 f"XCom {origin.key!r} must stay in the metadata DB, but its value looks like an "
@@ -318,7 +318,7 @@ class XComStore:
         a reference that belongs to another XCom (copied from another row) is refused.
         """
         if not is_reference(stored):
-            return self.codecs.json.from_jsonable(stored)
+            return self.codecs.json.from_json_form(stored)
         with self._reported("read", wanted or "", str(stored.get("uri"))):
             ref = self._parse(stored)
         return self.read_reference(ref, wanted)

@@ -341,12 +341,58 @@ def test_json_is_compact_utf8() -> None:
 
 def test_json_uses_the_pluggable_steps() -> None:
     codec = JsonCodec(
-        to_jsonable=lambda v: {"tuple": list(v)} if isinstance(v, tuple) else v,
-        from_jsonable=lambda v: tuple(v["tuple"]) if isinstance(v, dict) and "tuple" in v else v,
+        to_jsonable=lambda v: {"__tuple": list(v)} if isinstance(v, tuple) else v,
+        from_jsonable=lambda v: tuple(v["__tuple"]) if isinstance(v, dict) and "__tuple" in v else v,
     )
     jsonable, data = codec.dumps((1, 2))
-    assert jsonable == {"tuple": [1, 2]}
+    assert jsonable == {"__tuple": [1, 2]}
     assert codec.decode(io.BytesIO(data), {}) == (1, 2)
+
+
+class CountingSteps:
+    """Pluggable to/from-JSON steps that count their calls and tag what they convert."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def to_jsonable(self, value: Any) -> Any:
+        self.calls += 1
+        return {"wrapped": repr(value)}
+
+    def from_jsonable(self, value: Any) -> Any:
+        self.calls += 1
+        return ("unwrapped", value)
+
+
+@pytest.mark.parametrize("value", JSON_VALUES)
+def test_plain_json_skips_the_pluggable_steps(value: Any) -> None:
+    steps = CountingSteps()
+    codec = JsonCodec(steps.to_jsonable, steps.from_jsonable)
+    jsonable, data = codec.dumps(value)
+    assert jsonable == value
+    assert codec.decode(io.BytesIO(data), {}) == value
+    assert codec.from_json_form(value) == value
+    assert steps.calls == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        (1, 2),
+        [1, (2,)],
+        {"a": {1: "int key"}},
+        {"a": [{"__classname__": "x"}]},
+        {"__type": "dict", "__var": {}},
+        [True, b"bytes"],
+        {"s": {1, 2}},
+    ],
+)
+def test_values_serde_must_see_go_through_the_pluggable_steps(value: Any) -> None:
+    steps = CountingSteps()
+    codec = JsonCodec(steps.to_jsonable, steps.from_jsonable)
+    assert codec.dumps(value)[0] == {"wrapped": repr(value)}
+    assert codec.from_json_form(value) == ("unwrapped", value)
+    assert steps.calls == 2
 
 
 def test_json_refuses_non_json_values() -> None:

