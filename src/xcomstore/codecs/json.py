@@ -14,7 +14,6 @@ from typing import Any, BinaryIO
 
 from xcomstore.codecs.base import Codec, Description
 
-
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
