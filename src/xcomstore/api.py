@@ -367,11 +367,7 @@ class XComStore:
             )
 
     def _open(self, relpath: str, stream: BinaryIO, size: int, expected_sha256: str | None) -> OpenObject:
-        obj = objectformat.open_object(stream, size)
-        if expected_sha256 is not None and obj.seal.sha256.hex() != expected_sha256:
-            raise CorruptObjectError(
-                "the object's checksum differs from the reference's: it was replaced or modified"
-            )
+        obj = objectformat.open_object(stream, size, expected_sha256)
         if layout.object_path(obj.header.origin) != relpath:
             raise CorruptObjectError(f"the object's header says it holds XCom {obj.header.origin}")
         return obj

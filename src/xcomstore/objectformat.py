@@ -249,11 +249,15 @@ def parse_seal(raw: bytes) -> Seal:
 
 def read_header(source: BinaryIO) -> Header:
     """Read and check the header from the start of `source`, leaving it at the payload."""
+    return Header.from_bytes(_raw_header(source))
+
+
+def _raw_header(source: BinaryIO) -> bytes:
     header_length = parse_prefix(source.read(PREFIX_SIZE))
     raw = source.read(header_length)
     if len(raw) != header_length:
         raise ObjectFormatError("object is truncated inside its header")
-    return Header.from_bytes(raw)
+    return raw
 
 
 def payload_offset(header_length: int) -> int:
@@ -262,37 +266,69 @@ def payload_offset(header_length: int) -> int:
 
 @dataclass
 class OpenObject:
-    """A readable object: its header and seal, and the source positioned at the payload."""
+    """A readable object: its header, and the source positioned at the payload.
+
+    From a seekable source the seal is read up front, so a replaced object is refused before
+    its payload is decoded; from a stream (one GET for the whole object) it is read after
+    the payload. Either way nothing is returned before the seal has been checked.
+    """
 
     header: Header
-    seal: Seal
     source: BinaryIO
+    payload_start: int
+    payload_length: int
+    expected_sha256: str | None = None  # from the reference, when reading through one
+    _seal: Seal | None = None
+
+    @property
+    def seal(self) -> Seal:
+        if self._seal is None:
+            raise RuntimeError("a streamed object's seal is known once its payload has been read")
+        return self._seal
+
+    def take_seal(self, raw: bytes) -> Seal:
+        """Check the seal (`raw`, the object's last bytes) against the object and the reference."""
+        seal = parse_seal(raw)
+        if seal.length != self.payload_length:
+            size = self.payload_start + self.payload_length + SEAL_SIZE
+            expected = self.payload_start + seal.length + SEAL_SIZE
+            raise ObjectFormatError(f"object is truncated or padded: {size} bytes, expected {expected}")
+        if self.expected_sha256 is not None and seal.sha256.hex() != self.expected_sha256:
+            raise CorruptObjectError(
+                "the object's checksum differs from the reference's: it was replaced or modified"
+            )
+        self._seal = seal
+        return seal
+
+    def read_seal(self) -> Seal:
+        """The seal, read from the stream now if it was not read up front."""
+        return self._seal if self._seal is not None else self.take_seal(self.source.read(SEAL_SIZE))
 
 
-def open_object(source: BinaryIO, size: int) -> OpenObject:
-    """Read header and seal from a seekable `source` of `size` bytes, then seek to the payload."""
-    header = read_header(source)
-    start = source.tell()
+def open_object(source: BinaryIO, size: int, expected_sha256: str | None = None) -> OpenObject:
+    """Read the header from `source` (`size` bytes), leaving it at the payload; a seekable
+    source has its seal read and checked now."""
+    raw = _raw_header(source)
+    header = Header.from_bytes(raw)
+    start = payload_offset(len(raw))
     if size < start + SEAL_SIZE:
         raise ObjectFormatError("object is truncated: no room for its seal")
-    source.seek(size - SEAL_SIZE)
-    seal = parse_seal(source.read(SEAL_SIZE))
-    if start + seal.length + SEAL_SIZE != size:
-        raise ObjectFormatError(
-            f"object is truncated or padded: {size} bytes, expected {start + seal.length + SEAL_SIZE}"
-        )
-    source.seek(start)
-    return OpenObject(header, seal, source)
+    obj = OpenObject(header, source, start, size - start - SEAL_SIZE, expected_sha256)
+    if source.seekable():
+        source.seek(size - SEAL_SIZE)
+        obj.take_seal(source.read(SEAL_SIZE))
+        source.seek(start)
+    return obj
 
 
 class _Plaintext:
     """The payload's plaintext (compressed) bytes, hashed as read; decrypted if need be."""
 
     def __init__(self, obj: OpenObject, keyring: Keyring | None) -> None:
-        self._seal = obj.seal
+        self._obj = obj
         self._decrypting = None
         source = obj.source
-        length = obj.seal.length
+        length = obj.payload_length
         if obj.header.encryption:
             key, nonce = (keyring or Keyring()).key_for(obj.header.encryption)
             length -= TAG_SIZE
@@ -307,7 +343,7 @@ class _Plaintext:
         self.hashed.drain()
         if self._decrypting is not None:
             self._decrypting.finish()
-        if self.hashed.digest() != self._seal.sha256:
+        if self.hashed.digest() != self._obj.read_seal().sha256:
             raise CorruptObjectError("payload checksum mismatch: the object is corrupted")
 
 

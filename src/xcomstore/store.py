@@ -20,9 +20,11 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 from xcomstore.errors import ForgedReferenceError, ObjectNotFoundError, StoreUnavailableError
+from xcomstore.streamed import open_streamed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_UPLOAD_PART = 16 << 20
 
 # Errors that retrying cannot fix: the object is not there, or we may not touch it.
 _PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -150,7 +152,9 @@ class Location:
             self.fs.makedirs(parent, exist_ok=True)
             temp = f"{parent}/.{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp"
             return PendingWrite(self, relpath, self.fs.open(temp, "wb"), temp)
-        return PendingWrite(self, relpath, self.fs.open(target, "wb"), None)
+        # Parts of 16 MiB rather than fsspec's 50 keep less in memory and start sending sooner
+        # (80 MB to moto: 1.0 s in 50 MiB parts, 0.8 s in 16 MiB; S3's minimum is 5 MiB).
+        return PendingWrite(self, relpath, self.fs.open(target, "wb", block_size=_UPLOAD_PART), None)
 
     @contextlib.contextmanager
     def writer(self, relpath: str) -> Iterator[BinaryIO]:
@@ -169,7 +173,7 @@ class Location:
         target = self._full(relpath)
         try:
             size = int(self.fs.size(target))
-            stream = self.fs.open(target, "rb")
+            stream = open_streamed(self.fs, target) or self.fs.open(target, "rb")
         except FileNotFoundError:
             raise ObjectNotFoundError(f"no object at {self.uri(relpath)}") from None
         with stream:

@@ -72,8 +72,36 @@ def build(
     return sink.getvalue()
 
 
-def open_bytes(data: bytes) -> OpenObject:
-    return open_object(io.BytesIO(data), len(data))
+class StreamedSource(io.RawIOBase):
+    """Reads front to back only, as an object store's streamed GET does: no seek, no tell."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._data.readinto(buffer)
+
+
+SOURCES: dict[str, Callable[[bytes], BinaryIO]] = {
+    "seekable": io.BytesIO,
+    "streamed": lambda data: io.BufferedReader(StreamedSource(data), 64),  # type: ignore[arg-type]
+}
+_source = ["seekable"]
+
+
+@pytest.fixture(autouse=True, scope="module", params=list(SOURCES))
+def source_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on a seekable source (seal read first) and a streamed one (seal
+    read after the payload)."""
+    _source[0] = request.param
+    return str(request.param)
+
+
+def open_bytes(data: bytes, size: int | None = None) -> OpenObject:
+    return open_object(SOURCES[_source[0]](data), len(data) if size is None else size)
 
 
 def read_back(data: bytes, keyring: Keyring | None = None) -> bytes:
@@ -111,9 +139,9 @@ def test_round_trip(name: str, payload: bytes) -> None:
     data = sink.getvalue()
     obj = open_bytes(data)
     assert obj.header == header
+    assert decode_payload(obj, lambda stream: stream.read()) == payload
     assert obj.seal == seal
     assert len(data) == PREFIX_SIZE + len(header.to_bytes()) + seal.length + SEAL_SIZE
-    assert decode_payload(obj, lambda stream: stream.read()) == payload
 
 
 def test_compression_level_is_used() -> None:
@@ -221,7 +249,7 @@ def test_truncated_object(name: str, where: str) -> None:
 def test_size_claimed_larger_than_stream() -> None:
     data = VALID["none"]
     with pytest.raises(ObjectFormatError):
-        open_object(io.BytesIO(data[:-10]), len(data))
+        verify_payload(open_bytes(data[:-10], len(data)))
 
 
 @pytest.mark.parametrize(
@@ -238,7 +266,7 @@ def test_size_claimed_larger_than_stream() -> None:
 )
 def test_length_mismatch(reshape: Any, message: str) -> None:
     with pytest.raises(ObjectFormatError, match=message):
-        open_bytes(reshape(VALID["none"]))
+        read_back(reshape(VALID["none"]))
 
 
 @pytest.mark.parametrize(
@@ -295,7 +323,7 @@ def test_seal_length_beyond_object() -> None:
     data = bytearray(VALID["none"])
     struct.pack_into(">Q", data, len(data) - SEAL_SIZE, 2**64 - 1)
     with pytest.raises(ObjectFormatError, match="truncated or padded"):
-        open_bytes(bytes(data))
+        read_back(bytes(data))
 
 
 @pytest.mark.parametrize(
@@ -529,7 +557,7 @@ def test_fuzz_header_round_trip(header: Header) -> None:
 
 
 def _open_and_read(data: bytes) -> Any:
-    source = RecordingSource(data)
+    source = RecordingSource(data) if _source[0] == "seekable" else SOURCES["streamed"](data)
     obj = _fails_cleanly(open_object, source, len(data))
     if obj is None:
         return None

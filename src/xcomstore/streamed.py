@@ -1,0 +1,74 @@
+"""Reading a whole object through one request: a blocking file over fsspec's async streamed file.
+
+fsspec's ordinary files read an object store one block at a time, each block a ranged request
+that starts only when the previous one is consumed: a round trip per block, and servers that
+load the object for every request (moto's S3) pay for the whole object each time (800 MB in
+16 MB blocks: 13 s against moto, 1.1 s streamed). Filesystems that implement `open_async`
+(s3fs, fsspec's HTTP) stream the object through one GET instead; xcomstore reads objects
+front to back, so that is all it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any, BinaryIO
+
+_BUFFER = 1 << 20
+
+
+def open_streamed(fs: Any, path: str) -> BinaryIO | None:
+    """A sequential, non-seekable reader of `path`; None where `fs` cannot stream."""
+    from fsspec.asyn import AsyncFileSystem
+
+    if not isinstance(fs, AsyncFileSystem) or type(fs).open_async is AsyncFileSystem.open_async:
+        return None
+    try:
+        raw = _StreamedRaw(fs, path)
+    except (NotImplementedError, AttributeError):  # a wrapper (fsspec's dirfs) of one that can't
+        return None
+    return io.BufferedReader(raw, _BUFFER)
+
+
+class _StreamedRaw(io.RawIOBase):
+    def __init__(self, fs: Any, path: str) -> None:
+        from fsspec.asyn import sync
+
+        self._sync = sync
+        self._loop = fs.loop
+        self._file = sync(self._loop, fs.open_async, path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._sync(self._loop, self._read, len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    async def _read(self, size: int) -> bytes:
+        """Up to `size` bytes: the HTTP body hands out small pieces, gathered here so that one
+        call from this thread to fsspec's event loop brings a whole buffer."""
+        pieces: list[bytes] = []
+        wanted = size
+        while wanted > 0:
+            piece = await self._file.read(wanted)
+            if not piece:
+                break
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self._sync(self._loop, self._close)
+        super().close()
+
+    async def _close(self) -> None:
+        # s3fs's streamed file leaves its HTTP body open on close: a body not read to its end
+        # (a preview) would hold its connection until garbage-collected.
+        body = getattr(self._file, "r", None)
+        if body is not None:
+            body.close()
+        await self._file.close()
