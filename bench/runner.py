@@ -21,8 +21,8 @@ from bench.airflow_home import backend_env, base_env, copy_home
 from bench.cases import AIRFLOW_BACKENDS, Case
 from bench.measure import one_line
 from bench.s3server import MotoServer
+from bench.taskside import STORE_URL_ENV
 from bench.watch import wait_for_quiet, watch
-from bench.worker import STORE_URL_ENV
 
 #: Cases at least this big never run next to another case, whatever --jobs says.
 HEAVY_BYTES = 100 * 10**6
@@ -173,6 +173,7 @@ def _measure_storage(outcome: Outcome, ctx: Context, directory: Path) -> None:
         outcome.store_bytes = ctx.s3.bucket_bytes(_bucket(directory))
     else:
         outcome.store_bytes = _dir_bytes(directory / "store")
+    outcome.store_bytes -= int((outcome.push or {}).get("warmup_store_bytes", 0))
     outcome.db_bytes = _db_bytes(directory / "home")
 
 

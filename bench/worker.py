@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cases import YARDSTICK, Case
-from bench.taskside import CASE_DIR_ENV
-
-STORE_URL_ENV = "BENCH_STORE_URL"
+from bench.taskside import CASE_DIR_ENV, STORE_URL_ENV
 
 
 def _load_dag(dags_folder: Path) -> Any:

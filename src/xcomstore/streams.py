@@ -112,6 +112,25 @@ class HashingReader(io.RawIOBase):
         self.remaining -= got
         return int(got)
 
+    def read(self, size: int | None = -1) -> bytes:
+        """The source's own bytes, hashed without a copy: Arrow and NumPy read this way, and
+        RawIOBase.read would copy twice (into a buffer for readinto, then that buffer's bytes
+        for the hashing thread)."""
+        if size is None or size < 0:
+            parts = []
+            while self.remaining:  # a source that ends early raises in read()
+                parts.append(self.read(self.remaining))
+            return b"".join(parts)
+        want = min(size, self.remaining)
+        if want == 0:
+            return b""
+        data = self._source.read(want)
+        if not data:
+            raise ObjectFormatError(f"object is truncated: {self.remaining} payload bytes missing")
+        self._hash.update(data)
+        self.remaining -= len(data)
+        return data
+
     def close(self) -> None:
         self._hash.stop()
         super().close()
