@@ -19,6 +19,8 @@ _BUFFER = 1 << 20
 
 def open_streamed(fs: Any, path: str) -> BinaryIO | None:
     """A sequential, non-seekable reader of `path`; None where `fs` cannot stream."""
+    if not getattr(fs, "async_impl", False):  # local files, memory: no need to import more
+        return None
     from fsspec.asyn import AsyncFileSystem
 
     if not isinstance(fs, AsyncFileSystem) or type(fs).open_async is AsyncFileSystem.open_async:
