@@ -49,6 +49,23 @@ def read_config() -> dict[str, str]:
 _KEY_OPTIONS = ("encryption_keys", "signing_keys")
 
 
+def config_fingerprint() -> tuple[Any, ...]:
+    """Changes whenever read_config() could give something new inside a running process: the
+    AIRFLOW__XCOMSTORE__* variables (airflow.cfg is read once, at start-up). About a µs (one
+    lookup per option), where read_config() takes tens and may ask a secrets backend or the
+    API (var:/conn: keys)."""
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict):  # CPython on POSIX: the raw bytes, nothing decoded
+        return tuple(map(data.get, _ENV_KEYS_BYTES))
+    return tuple(map(os.environ.get, _ENV_KEYS))
+
+
+_ENV_KEYS = tuple(
+    f"{ENV_PREFIX}{o.name.upper()}{suffix}" for o in OPTIONS for suffix in ("", "_CMD", "_SECRET")
+)
+_ENV_KEYS_BYTES = tuple(os.fsencode(key) for key in _ENV_KEYS)
+
+
 def _resolve_keys(text: str) -> str:
     """Replace 'id:var:<name>' and 'id:conn:<conn_id>' by the Airflow variable / connection password."""
     resolved = []

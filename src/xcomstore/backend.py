@@ -16,7 +16,13 @@ from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
-from xcomstore.airflow_env import StatsObserver, airflow_filesystem, read_config, serde_codec
+from xcomstore.airflow_env import (
+    StatsObserver,
+    airflow_filesystem,
+    config_fingerprint,
+    read_config,
+    serde_codec,
+)
 from xcomstore.api import XComStore
 from xcomstore.objectformat import Origin, Wanted
 from xcomstore.settings import Settings
@@ -107,13 +113,14 @@ def _reading(wanted: Wanted) -> Iterator[None]:
 
 
 def current_store() -> XComStore:
-    """The store for the current configuration (rebuilt only when the configuration changes)."""
-    return _store_for(tuple(sorted(read_config().items())))
+    """The store for the current configuration: read once per process, and again whenever an
+    AIRFLOW__XCOMSTORE__* variable changes (small values would otherwise pay for it each time)."""
+    return _store_for(config_fingerprint())
 
 
 @functools.lru_cache(maxsize=4)
-def _store_for(raw: tuple[tuple[str, str], ...]) -> XComStore:
-    settings = Settings.from_mapping(dict(raw), source="the Airflow configuration")
+def _store_for(fingerprint: tuple[tuple[Any, Any], ...]) -> XComStore:
+    settings = Settings.from_mapping(read_config(), source="the Airflow configuration")
     return XComStore.from_settings(
         settings, opener=airflow_filesystem, json_codec=serde_codec(), observer=StatsObserver()
     )

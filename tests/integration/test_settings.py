@@ -36,3 +36,18 @@ def test_invalid_setting_fails_clearly(all_targets: Any, name: str) -> None:
         assert not target.store.objects(), "objects were written despite the bad setting"
     for word in CASES[name]:
         assert word in message.lower(), f"{where} failed without naming {word!r}:\n{message}"
+
+
+def test_the_store_is_rebuilt_only_when_the_settings_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small values must not pay for reading the configuration on every push and pull."""
+    monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH", "file:///tmp/xcomstore-settings-a")
+    from xcomstore import backend
+
+    first = backend.current_store()
+    assert backend.current_store() is first
+    monkeypatch.setenv("AIRFLOW__XCOMSTORE__THRESHOLD", "5")
+    second = backend.current_store()
+    assert second is not first
+    assert second.settings.threshold == 5
+    monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH_CMD", "echo file:///tmp/xcomstore-settings-b")
+    assert backend.current_store() is not second
