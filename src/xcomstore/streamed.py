@@ -44,22 +44,21 @@ class _StreamedRaw(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._sync(self._loop, self._read, len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return int(self._sync(self._loop, self._fill, memoryview(buffer).cast("B")))
 
-    async def _read(self, size: int) -> bytes:
-        """Up to `size` bytes: the HTTP body hands out small pieces, gathered here so that one
-        call from this thread to fsspec's event loop brings a whole buffer."""
-        pieces: list[bytes] = []
-        wanted = size
-        while wanted > 0:
-            piece = await self._file.read(wanted)
+    async def _fill(self, view: memoryview) -> int:
+        """Fill `view` as far as the object goes. The HTTP body hands out small pieces: each is
+        copied in as it comes (no joined copy), and one call from this thread to fsspec's event
+        loop brings a whole buffer. This thread waits meanwhile, so writing into its buffer
+        from the loop is safe."""
+        filled = 0
+        while filled < len(view):
+            piece = await self._file.read(len(view) - filled)
             if not piece:
                 break
-            pieces.append(piece)
-            wanted -= len(piece)
-        return b"".join(pieces)
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        return filled
 
     def close(self) -> None:
         if not self.closed:

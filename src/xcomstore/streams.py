@@ -15,6 +15,7 @@ from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.store import is_store_error
 
 _BACKGROUND_MIN = 64 << 10  # smaller chunks are hashed in line: a thread hop would cost more
+_MAX_PENDING = 32 << 20
 
 
 class BackgroundHash:
@@ -22,29 +23,41 @@ class BackgroundHash:
 
     hashlib releases the GIL on large updates, so on two cores the checksum is nearly free.
     Chunks are queued as they are when immutable (bytes, read-only views of a value's own
-    memory), else copied first: callers may reuse their buffers once write() returns.
+    memory), else copied first: callers may reuse their buffers once write() returns. At most
+    _MAX_PENDING bytes wait (a chunk that was read is kept alive until hashed): when the
+    hashing falls behind, update() waits instead of the memory growing.
     """
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._queue: queue.Queue[bytes | memoryview | None] | None = None
         self._worker: threading.Thread | None = None
+        self._pending = 0
+        self._room = threading.Condition()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        if self._queue is None and memoryview(data).nbytes < _BACKGROUND_MIN:
+        size = memoryview(data).nbytes
+        if self._queue is None and size < _BACKGROUND_MIN:
             self._hash.update(data)
             return
         if self._queue is None:
-            self._queue = queue.Queue(maxsize=8)  # bounds the memory held by pending chunks
+            self._queue = queue.Queue()
             self._worker = threading.Thread(target=self._run, name="xcomstore-sha256", daemon=True)
             self._worker.start()
         immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)
+        with self._room:
+            while self._pending and self._pending + size > _MAX_PENDING:
+                self._room.wait()
+            self._pending += size
         self._queue.put(data if immutable else bytes(data))  # type: ignore[arg-type]
 
     def _run(self) -> None:
         assert self._queue is not None
         while (chunk := self._queue.get()) is not None:
             self._hash.update(chunk)
+            with self._room:
+                self._pending -= memoryview(chunk).nbytes
+                self._room.notify()
 
     def stop(self) -> None:
         """End the worker thread (idempotent); a stream given up half-way must call this."""
