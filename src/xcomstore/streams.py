@@ -15,7 +15,7 @@ from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.store import is_store_error
 
 _BACKGROUND_MIN = 64 << 10  # smaller chunks are hashed in line: a thread hop would cost more
-_MAX_PENDING = 32 << 20
+_MAX_PENDING = 64 << 20
 
 
 class BackgroundHash:
