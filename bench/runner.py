@@ -117,10 +117,6 @@ def _db_bytes(home: Path) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
 def _judge(outcome: Outcome, killed: str | None, returncode: int, log: Path) -> None:
     push, pull = outcome.push or {}, outcome.pull or {}
     outcome.nbytes = int((push.get("fingerprint") or {}).get("nbytes", 0))
@@ -172,7 +168,7 @@ def _measure_storage(outcome: Outcome, ctx: Context, directory: Path) -> None:
     if ctx.s3 is not None:
         outcome.store_bytes = ctx.s3.bucket_bytes(_bucket(directory))
     else:
-        outcome.store_bytes = _dir_bytes(directory / "store")
+        outcome.store_bytes = taskside.dir_bytes(directory / "store")
     outcome.store_bytes -= int((outcome.push or {}).get("warmup_store_bytes", 0))
     outcome.db_bytes = _db_bytes(directory / "home")
 

@@ -85,7 +85,7 @@ class MotoServer:
 
     def bucket_bytes(self, bucket: str) -> int:
         self.fs.invalidate_cache()
-        return int(sum(info["size"] for info in self.fs.find(bucket, detail=True).values()))
+        return bucket_bytes(self.fs, bucket)
 
     def drop_bucket(self, bucket: str) -> None:
         self.fs.invalidate_cache()
@@ -99,3 +99,8 @@ class MotoServer:
             self._process.kill()
             self._process.wait()
         self._log.close()
+
+
+def bucket_bytes(fs: Any, bucket: str) -> int:
+    """Bytes of all objects in `bucket`."""
+    return int(sum(info["size"] for info in fs.find(bucket, detail=True).values()))

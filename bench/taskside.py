@@ -84,10 +84,14 @@ def store_bytes() -> int:
     """Bytes in the case's store: its folder, or its S3 bucket."""
     url = os.environ[STORE_URL_ENV]
     if url.startswith("file://"):
-        folder = Path(url.removeprefix("file://"))
-        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
+        return dir_bytes(Path(url.removeprefix("file://")))
     import s3fs
 
+    from bench.s3server import bucket_bytes
+
     fs = s3fs.S3FileSystem(endpoint_url=os.environ["BENCH_S3_ENDPOINT"])
-    bucket = url.removeprefix("s3://").split("@")[-1].split("/")[0]
-    return int(sum(info["size"] for info in fs.find(bucket, detail=True).values()))
+    return bucket_bytes(fs, url.removeprefix("s3://").split("@")[-1].split("/")[0])
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0

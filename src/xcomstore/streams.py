@@ -119,10 +119,7 @@ class HashingReader(io.RawIOBase):
         if want == 0:
             return 0
         got = self._source.readinto(view[:want])  # type: ignore[attr-defined]
-        if not got:
-            raise ObjectFormatError(f"object is truncated: {self.remaining} payload bytes missing")
-        self._hash.update(view[:got])
-        self.remaining -= got
+        self._took(view[: got or 0])
         return int(got)
 
     def read(self, size: int | None = -1) -> bytes:
@@ -138,11 +135,15 @@ class HashingReader(io.RawIOBase):
         if want == 0:
             return b""
         data = self._source.read(want)
-        if not data:
-            raise ObjectFormatError(f"object is truncated: {self.remaining} payload bytes missing")
-        self._hash.update(data)
-        self.remaining -= len(data)
+        self._took(data)
         return data
+
+    def _took(self, chunk: bytes | memoryview) -> None:
+        """Account for a chunk just read: hash it, or fail if the source ended early."""
+        if not len(chunk):
+            raise ObjectFormatError(f"object is truncated: {self.remaining} payload bytes missing")
+        self._hash.update(chunk)
+        self.remaining -= len(chunk)
 
     def close(self) -> None:
         self._hash.stop()
@@ -150,9 +151,8 @@ class HashingReader(io.RawIOBase):
 
     def drain(self, chunk: int = 1 << 20) -> None:
         """Hash whatever the decoder left unread, so the checksum covers the whole payload."""
-        buffer = bytearray(min(chunk, max(self.remaining, 1)))
         while self.remaining:
-            self.readinto(buffer)
+            self.read(chunk)  # the source's bytes go to the hash as they are: no copy
 
     def digest(self) -> bytes:
         return self._hash.digest()
