@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, TypeVar
 
-from xcomstore import compression, layout, objectformat, policy, retention, signing
+from xcomstore import checksum, compression, layout, objectformat, policy, retention, signing
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
 from xcomstore.errors import (
     CorruptObjectError,
@@ -209,7 +209,7 @@ class XComStore:
             compression=self.settings.compression,
             size=written.size,
             stored_bytes=written.total,
-            sha256=written.seal.sha256.hex(),
+            checksum=checksum.label(header.checksum, written.seal.digest),
             replicas=written.uris[1:],
             expires=header.expires,
         )
@@ -233,6 +233,7 @@ class XComStore:
             meta={**described.meta, **({"compression": settings.compression} if native else {})},
             producer=_producer(),
             encryption=settings.encryption.new_params() if settings.encryption else None,
+            checksum=settings.checksum,
         )
 
     def _write(
@@ -332,7 +333,7 @@ class XComStore:
                 raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
         origin = layout.origin_of(targets[0][1])
         with self._reported("read", origin, ref.uri):
-            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.sha256))
+            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.checksum))
         self.observer.loaded(ref, time.perf_counter() - started)
         return value
 
@@ -358,16 +359,16 @@ class XComStore:
         summary = "; ".join(f"{uri}: {exc}" for uri, exc in errors)
         raise type(errors[0][1])(f"no copy could be read: {summary}")
 
-    def _decode(self, location: Location, relpath: str, expected_sha256: str | None) -> Any:
+    def _decode(self, location: Location, relpath: str, expected_checksum: str | None) -> Any:
         with location.reader(relpath) as (stream, size):
-            obj = self._open(relpath, stream, size, expected_sha256)
+            obj = self._open(relpath, stream, size, expected_checksum)
             codec = self.codecs.by_name(obj.header.codec)
             return objectformat.decode_payload(
                 obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption
             )
 
-    def _open(self, relpath: str, stream: BinaryIO, size: int, expected_sha256: str | None) -> OpenObject:
-        obj = objectformat.open_object(stream, size, expected_sha256)
+    def _open(self, relpath: str, stream: BinaryIO, size: int, expected_checksum: str | None) -> OpenObject:
+        obj = objectformat.open_object(stream, size, expected_checksum)
         if layout.object_path(obj.header.origin) != relpath:
             raise CorruptObjectError(f"the object's header says it holds XCom {obj.header.origin}")
         return obj

@@ -6,13 +6,17 @@
                   header: UTF-8 JSON object                 N bytes
                   payload (encoded, then compressed)        L bytes
     end - 48      payload length L, big-endian u64          8 bytes
-                  sha256 of the payload                     32 bytes
+                  checksum of the payload                   32 bytes
                   SEAL_MAGIC b"XCSEAL\\r\\n"                 8 bytes
 
 The header holds everything known before the payload is written (codec, compression, origin,
 creation and expiry time, library versions); the seal holds what is only known after (length
 and checksum). This lets a push stream the payload straight into the store without buffering
 it, and lets a reader get the header from the first bytes and the checksum from the last.
+
+The header's "checksum" names the algorithm (BLAKE3, or sha256). Version 1 objects have no such
+field and are sha256: they stay readable. Version 2 is what a reader that only knows sha256
+refuses with "upgrade xcomstore", instead of calling every new object corrupt.
 """
 
 from __future__ import annotations
@@ -23,14 +27,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-from xcomstore import compression
+from xcomstore import checksum, compression
 from xcomstore.encryption import TAG_SIZE, DecryptingReader, EncryptingWriter, Keyring
 from xcomstore.errors import CorruptObjectError, ObjectFormatError
 from xcomstore.streams import HashingReader, HashingWriter
 
 MAGIC: Final = b"XCOMSTOR"
 SEAL_MAGIC: Final = b"XCSEAL\r\n"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 _PREFIX = struct.Struct(">8sHI")
 _SEAL = struct.Struct(">Q32s8s")
 PREFIX_SIZE: Final = _PREFIX.size
@@ -105,6 +109,7 @@ class Header:
     meta: Mapping[str, Any] = field(default_factory=dict)
     producer: Mapping[str, str] = field(default_factory=dict)
     encryption: Mapping[str, str] | None = None  # algorithm, key id and nonce when encrypted
+    checksum: str = checksum.DEFAULT  # the seal's digest algorithm
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -118,6 +123,7 @@ class Header:
             "meta": dict(self.meta),
             "producer": dict(self.producer),
             **({"encryption": dict(self.encryption)} if self.encryption else {}),
+            "checksum": self.checksum,
         }
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -140,15 +146,16 @@ class Header:
             meta=_mapping(doc, "meta"),
             producer=_mapping(doc, "producer"),
             encryption=_mapping(doc, "encryption") or None,
+            checksum=_known_checksum(doc.get("checksum", checksum.SHA256)),  # absent: version 1
         )
 
 
 @dataclass(frozen=True)
 class Seal:
-    """What is known once the payload is written: its stored length and sha256."""
+    """What is known once the payload is written: its stored length and checksum digest."""
 
     length: int
-    sha256: bytes
+    digest: bytes
 
 
 def _text(doc: Mapping[str, Any], name: str) -> str:
@@ -170,6 +177,12 @@ def _mapping(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ObjectFormatError(f"header field {name!r} is not an object")
     return value
+
+
+def _known_checksum(name: object) -> str:
+    if name not in checksum.NAMES:
+        raise ObjectFormatError(f"header names an unknown checksum {name!r}")
+    return str(name)
 
 
 def _known_compression(name: str) -> str:
@@ -208,7 +221,7 @@ def write_payload(
     if header.encryption:
         key, nonce = (keyring or Keyring()).key_for(header.encryption)
         encrypted = EncryptingWriter(sink, key, nonce)
-    hashed = HashingWriter(encrypted or sink)  # type: ignore[arg-type]
+    hashed = HashingWriter(encrypted or sink, header.checksum)  # type: ignore[arg-type]
     try:
         fill(hashed)  # type: ignore[arg-type]
     finally:
@@ -216,7 +229,7 @@ def write_payload(
     if encrypted is not None:
         encrypted.close()
     seal = Seal(hashed.count + (TAG_SIZE if encrypted else 0), hashed.digest())
-    sink.write(_SEAL.pack(seal.length, seal.sha256, SEAL_MAGIC))
+    sink.write(_SEAL.pack(seal.length, seal.digest, SEAL_MAGIC))
     return seal
 
 
@@ -277,7 +290,7 @@ class OpenObject:
     source: BinaryIO
     payload_start: int
     payload_length: int
-    expected_sha256: str | None = None  # from the reference, when reading through one
+    expected_checksum: str | None = None  # "blake3:<hex>", from the reference read through
     _seal: Seal | None = None
 
     @property
@@ -293,7 +306,8 @@ class OpenObject:
             size = self.payload_start + self.payload_length + SEAL_SIZE
             expected = self.payload_start + seal.length + SEAL_SIZE
             raise ObjectFormatError(f"object is truncated or padded: {size} bytes, expected {expected}")
-        if self.expected_sha256 is not None and seal.sha256.hex() != self.expected_sha256:
+        found = checksum.label(self.header.checksum, seal.digest)
+        if self.expected_checksum is not None and found != self.expected_checksum:
             raise CorruptObjectError(
                 "the object's checksum differs from the reference's: it was replaced or modified"
             )
@@ -305,7 +319,7 @@ class OpenObject:
         return self._seal if self._seal is not None else self.take_seal(self.source.read(SEAL_SIZE))
 
 
-def open_object(source: BinaryIO, size: int, expected_sha256: str | None = None) -> OpenObject:
+def open_object(source: BinaryIO, size: int, expected_checksum: str | None = None) -> OpenObject:
     """Read the header from `source` (`size` bytes), leaving it at the payload; a seekable
     source has its seal read and checked now."""
     raw = _raw_header(source)
@@ -313,7 +327,7 @@ def open_object(source: BinaryIO, size: int, expected_sha256: str | None = None)
     start = payload_offset(len(raw))
     if size < start + SEAL_SIZE:
         raise ObjectFormatError("object is truncated: no room for its seal")
-    obj = OpenObject(header, source, start, size - start - SEAL_SIZE, expected_sha256)
+    obj = OpenObject(header, source, start, size - start - SEAL_SIZE, expected_checksum)
     if source.seekable():
         source.seek(size - SEAL_SIZE)
         obj.take_seal(source.read(SEAL_SIZE))
@@ -336,14 +350,14 @@ class _Plaintext:
                 raise ObjectFormatError("encrypted payload is shorter than its tag")
             self._decrypting = DecryptingReader(source, key, nonce, length)
             source = self._decrypting  # type: ignore[assignment]
-        self.hashed = HashingReader(source, length)
+        self.hashed = HashingReader(source, length, obj.header.checksum)
 
     def check(self) -> None:
         """Read what is left, then compare checksum (and GCM tag) with the seal."""
         self.hashed.drain()
         if self._decrypting is not None:
             self._decrypting.finish()
-        if self.hashed.digest() != self._obj.read_seal().sha256:
+        if self.hashed.digest() != self._obj.read_seal().digest:
             raise CorruptObjectError("payload checksum mismatch: the object is corrupted")
 
 

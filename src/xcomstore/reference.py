@@ -7,16 +7,15 @@ and a dict that carries the tag but is malformed is refused rather than returned
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from xcomstore import checksum
 from xcomstore.errors import ForgedReferenceError
 
 TAG: Final = "__xcomstore__"
 VERSION: Final = 1
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _MAX_URI: Final = 4096
 
 
@@ -29,7 +28,7 @@ class Reference:
     compression: str
     size: int  # payload bytes before compression
     stored_bytes: int  # bytes of the whole stored object
-    sha256: str  # of the stored payload
+    checksum: str  # of the stored payload, with its algorithm: "blake3:<hex>"
     replicas: tuple[str, ...] = ()  # further copies, in other locations, tried in order
     expires: str | None = None  # ISO time after which `xcomstore gc` may delete it
 
@@ -47,7 +46,7 @@ class Reference:
             "compression": self.compression,
             "codec": self.codec,
             "uri": self.uri,
-            "sha256": self.sha256,
+            "checksum": self.checksum,
             **({"replicas": list(self.replicas)} if self.replicas else {}),
             **({"expires": self.expires} if self.expires else {}),
         }
@@ -59,13 +58,14 @@ class Reference:
             raise ForgedReferenceError("not an xcomstore reference")
         if type(data[TAG]) is not int or data[TAG] != VERSION:
             raise ForgedReferenceError(f"reference version {data[TAG]!r} is not one this xcomstore reads")
-        texts = {k: data.get(k) for k in ("uri", "type", "summary", "codec", "compression", "sha256")}
+        texts = {k: data.get(k) for k in ("uri", "type", "summary", "codec", "compression")}
         numbers = {k: data.get(k) for k in ("size", "stored_bytes")}
         bad = [k for k, v in texts.items() if not isinstance(v, str)]
         bad += [k for k, v in numbers.items() if type(v) is not int or v < 0]
         if bad:
             raise ForgedReferenceError(f"reference field(s) {', '.join(bad)} missing or of the wrong type")
-        if not _SHA256_RE.fullmatch(texts["sha256"] or "") or len(texts["uri"] or "") > _MAX_URI:
+        digest = _checksum(data)
+        if not checksum.is_label(digest) or len(texts["uri"] or "") > _MAX_URI:
             raise ForgedReferenceError("reference has a malformed checksum or an overlong uri")
         replicas = data.get("replicas", [])
         if not isinstance(replicas, list) or not all(
@@ -83,10 +83,18 @@ class Reference:
             compression=str(texts["compression"]),
             size=int(numbers["size"]),
             stored_bytes=int(numbers["stored_bytes"]),
-            sha256=str(texts["sha256"]),
+            checksum=str(digest),
             replicas=tuple(replicas),
             expires=expires,
         )
+
+
+def _checksum(data: Mapping[str, Any]) -> Any:
+    """The labelled checksum; references written before BLAKE3 hold a bare "sha256" instead."""
+    if "checksum" in data:
+        return data["checksum"]
+    legacy = data.get("sha256")
+    return f"{checksum.SHA256}:{legacy}" if isinstance(legacy, str) else None
 
 
 def is_reference(data: Any) -> bool:

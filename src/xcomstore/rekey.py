@@ -66,7 +66,7 @@ def _rewrite(store: XComStore, location: Location, relpath: str) -> None:
                 pending.stream, header, lambda out: shutil.copyfileobj(plain, out, 8 << 20), keyring
             )
             check()  # the old copy was intact and the old key right, before anything is replaced
-            if seal.sha256 != obj.seal.sha256:
+            if seal.digest != obj.seal.digest:
                 raise CorruptObjectError("re-encrypted payload does not match the original")
         except BaseException:
             pending.abort()

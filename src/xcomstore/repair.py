@@ -73,7 +73,7 @@ def _check(location: Location, relpath: str, keyring: Keyring) -> tuple[bytes | 
         with location.reader(relpath) as (stream, size):
             obj = objectformat.open_object(stream, size)
             objectformat.verify_payload(obj, keyring)
-            return obj.seal.sha256, "ok"
+            return obj.seal.digest, "ok"
     except XComStoreError as exc:
         return None, str(exc)
     except OSError as exc:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from xcomstore import compression
+from xcomstore import checksum, compression
 from xcomstore.encryption import Keyring
 from xcomstore.errors import ConfigError
 from xcomstore.retention import RetentionRule, parse_age, parse_rules
@@ -69,6 +69,14 @@ OPTIONS: Final = (
         "",
         "Compression level; empty for the codec's default (zstd 3, lz4 0, gzip 6).",
         "9",
+    ),
+    Option(
+        "checksum",
+        "blake3",
+        "The checksum each stored object is sealed with and checked against on every read: "
+        "blake3 (fast), or sha256 where a FIPS-approved hash is required. Objects keep the one "
+        "they were written with, so changing it never makes older objects unreadable.",
+        "sha256",
     ),
     Option(
         "inline_keys",
@@ -157,6 +165,7 @@ class Settings:
     threshold: int = 65536
     compression: str = "zstd"
     compression_level: int | None = None
+    checksum: str = checksum.DEFAULT
     inline_keys: frozenset[str] = frozenset(AIRFLOW_INTERNAL_KEYS)
     retries: int = 3
     retry_timeout: float = 120.0
@@ -204,6 +213,7 @@ class Settings:
             threshold=parse_size(value["threshold"], "threshold"),
             compression=value["compression"],
             compression_level=level,
+            checksum=checksum.check_name(value["checksum"], _label("checksum")),
             inline_keys=frozenset(AIRFLOW_INTERNAL_KEYS) | extra_keys,
             retries=_integer(value["retries"], "retries"),
             retry_timeout=float(_integer(value["retry_timeout"], "retry_timeout")),

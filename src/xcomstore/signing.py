@@ -20,7 +20,7 @@ FIELD: Final = "sig"
 _SIGNED: Final = (
     "uri",
     "replicas",
-    "sha256",
+    "sha256",  # the checksum of references written before "checksum"
     "size",
     "stored_bytes",
     "codec",
@@ -28,6 +28,7 @@ _SIGNED: Final = (
     "type",
     "expires",
 )
+_SIGNED_WHEN_PRESENT: Final = ("checksum",)
 
 
 def sign(doc: dict[str, Any], keys: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
@@ -55,5 +56,7 @@ def check(doc: dict[str, Any], keys: Sequence[tuple[str, bytes]]) -> None:
 
 def _mac(doc: dict[str, Any], secret: bytes) -> str:
     signed = {name: doc.get(name) for name in _SIGNED}
+    # Added after the first signed references: covered only when present, so those still check.
+    signed.update({name: doc[name] for name in _SIGNED_WHEN_PRESENT if name in doc})
     message = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()

@@ -5,12 +5,12 @@ They let the object format checksum a payload while it streams, instead of holdi
 
 from __future__ import annotations
 
-import hashlib
 import io
 import queue
 import threading
 from typing import BinaryIO
 
+from xcomstore import checksum
 from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.store import is_store_error
 
@@ -19,37 +19,41 @@ _MAX_PENDING = 64 << 20
 
 
 class BackgroundHash:
-    """sha256 computed on a worker thread, so hashing overlaps encoding, compression and I/O.
+    """A checksum computed on a worker thread, so hashing overlaps encoding, compression and I/O.
 
-    hashlib releases the GIL on large updates, so on two cores the checksum is nearly free.
+    hashlib and blake3 release the GIL on large updates, so on two cores the checksum is nearly
+    free.
     Chunks are queued as they are when immutable (bytes, read-only views of a value's own
     memory), else copied first: callers may reuse their buffers once write() returns. At most
     _MAX_PENDING bytes wait (a chunk that was read is kept alive until hashed): when the
     hashing falls behind, update() waits instead of the memory growing.
     """
 
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
+    def __init__(self, algorithm: str) -> None:
+        self._hash = checksum.new(algorithm)
         self._queue: queue.Queue[bytes | memoryview | None] | None = None
         self._worker: threading.Thread | None = None
         self._pending = 0
         self._room = threading.Condition()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        size = memoryview(data).nbytes
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")  # blake3 takes only byte buffers (a NumPy view may be float64)
+        size = view.nbytes
         if self._queue is None and size < _BACKGROUND_MIN:
-            self._hash.update(data)
+            self._hash.update(view)
             return
         if self._queue is None:
             self._queue = queue.Queue()
-            self._worker = threading.Thread(target=self._run, name="xcomstore-sha256", daemon=True)
+            self._worker = threading.Thread(target=self._run, name="xcomstore-checksum", daemon=True)
             self._worker.start()
         immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)
         with self._room:
             while self._pending and self._pending + size > _MAX_PENDING:
                 self._room.wait()
             self._pending += size
-        self._queue.put(data if immutable else bytes(data))  # type: ignore[arg-type]
+        self._queue.put(view if immutable else bytes(view))
 
     def _run(self) -> None:
         assert self._queue is not None
@@ -72,11 +76,11 @@ class BackgroundHash:
 
 
 class HashingWriter(io.RawIOBase):
-    """Writes through to `sink`, keeping the sha256 and the count of what was written."""
+    """Writes through to `sink`, keeping the checksum and the count of what was written."""
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: BinaryIO, algorithm: str) -> None:
         self._sink = sink
-        self._hash = BackgroundHash()
+        self._hash = BackgroundHash(algorithm)
         self.count = 0
 
     def writable(self) -> bool:
@@ -99,15 +103,15 @@ class HashingWriter(io.RawIOBase):
 
 
 class HashingReader(io.RawIOBase):
-    """Reads exactly `length` bytes from `source`, keeping their sha256.
+    """Reads exactly `length` bytes from `source`, keeping their checksum.
 
     Reading past `length` gives EOF; a source that ends early raises ObjectFormatError, so a
     truncated object is never mistaken for a short one.
     """
 
-    def __init__(self, source: BinaryIO, length: int) -> None:
+    def __init__(self, source: BinaryIO, length: int, algorithm: str) -> None:
         self._source = source
-        self._hash = BackgroundHash()
+        self._hash = BackgroundHash(algorithm)
         self.remaining = length
 
     def readable(self) -> bool:

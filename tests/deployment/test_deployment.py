@@ -110,7 +110,7 @@ def test_clear_and_rerun_replaces_the_objects(deployment: Deployment, started: S
     assert ("produce", -1, "extra") not in after
     new_ref = after[("produce", -1, "return_value")]
     assert new_ref["uri"] == old_ref["uri"], "same XCom, same object path"
-    assert new_ref["sha256"] != old_ref["sha256"], "the object was not rewritten"
+    assert new_ref["checksum"] != old_ref["checksum"], "the object was not rewritten"
     assert_one_object_per_reference(deployment, run.dag_id, run.run_id)
 
 

@@ -74,7 +74,7 @@ def test_rerun_purges_the_old_objects(target: Target, first_run: RunResult) -> N
     assert not target.store.exists(old_extra["uri"]), "the rerun left the old 'extra' object"
     new_ref = _ref(rerun)
     assert new_ref["uri"] == old_ref["uri"], "paths are deterministic: same XCom, same object"
-    assert new_ref["sha256"] != old_ref["sha256"], "the object was not rewritten"
+    assert new_ref["checksum"] != old_ref["checksum"], "the object was not rewritten"
     in_folder, referenced = _live_objects(target, rerun)
     assert in_folder == referenced
     # The downstream task, re-run too, reads the new object.

@@ -114,7 +114,7 @@ def test_big_value_is_offloaded_with_a_valid_reference(target: Target, run: RunR
     assert ref["compression"] == target.config.compression
     assert isinstance(ref["summary"], str)
     assert ref["summary"]
-    assert re.fullmatch(r"[0-9a-f]{64}", ref["sha256"]), ref["sha256"]
+    assert re.fullmatch(r"blake3:[0-9a-f]{64}", ref["checksum"]), ref["checksum"]
     uri = ref["uri"]
     assert uri.startswith(target.config.path + "/xcs_types/"), uri
     encoded_run = re.sub(r"[^A-Za-z0-9._-]", lambda m: f"%{ord(m.group()):02X}", run.run_id)

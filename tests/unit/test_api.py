@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import shutil
 import threading
@@ -18,6 +19,7 @@ import polars as pl
 import polars.testing
 import pyarrow as pa
 import pytest
+from blake3 import blake3
 
 from xcomstore import layout
 from xcomstore.api import StoredObject, XComStore
@@ -31,7 +33,7 @@ from xcomstore.errors import (
     StoreUnavailableError,
     XComStoreError,
 )
-from xcomstore.objectformat import PREFIX_SIZE, SEAL_SIZE, Origin, Wanted, parse_prefix
+from xcomstore.objectformat import MAGIC, PREFIX_SIZE, SEAL_SIZE, Origin, Wanted, parse_prefix
 from xcomstore.reference import TAG, Reference, is_reference
 from xcomstore.settings import Settings
 from xcomstore.store import RetryPolicy, fsspec_filesystem
@@ -124,7 +126,7 @@ def test_large_value_is_offloaded(xstore: XComStore, store_dir: Path, origin: Or
     assert ref.stored_bytes == len(data)
     assert ref.size == len(json.dumps(value, separators=(",", ":")))
     start = PREFIX_SIZE + parse_prefix(data[:PREFIX_SIZE])
-    assert ref.sha256 == hashlib.sha256(data[start:-SEAL_SIZE]).hexdigest()
+    assert ref.checksum == "blake3:" + blake3(data[start:-SEAL_SIZE]).hexdigest()
     assert xstore.pull(stored) == value
 
 
@@ -295,7 +297,7 @@ FORGERIES: dict[str, Callable[[dict[str, Any], Path, Origin], dict[str, Any]]] =
         "replicas": f"file://{tmp}/other/{layout.object_path(o)}",
     },
     "missing-uri": lambda ref, tmp, o: {k: v for k, v in ref.items() if k != "uri"},
-    "missing-sha256": lambda ref, tmp, o: {k: v for k, v in ref.items() if k != "sha256"},
+    "missing-checksum": lambda ref, tmp, o: {k: v for k, v in ref.items() if k != "checksum"},
     "tag-only": lambda ref, tmp, o: {TAG: 1},
     "wrong-version": lambda ref, tmp, o: {**ref, TAG: 99},
 }
@@ -404,14 +406,70 @@ def test_swapped_object(xstore: XComStore, make_origin: Callable[..., Origin]) -
         assert my_ref["uri"] in str(info.value)
 
 
-def test_reference_with_other_sha256(xstore: XComStore, origin: Origin) -> None:
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda ref: {**ref, "checksum": "blake3:" + "0" * 64}, id="other-digest"),
+        pytest.param(lambda ref: {**ref, "checksum": "sha256:" + ref["checksum"][7:]}, id="other-algorithm"),
+        pytest.param(
+            lambda ref: {**{k: v for k, v in ref.items() if k != "checksum"}, "sha256": ref["checksum"][7:]},
+            id="legacy-form",
+        ),
+    ],
+)
+def test_reference_with_other_checksum(
+    xstore: XComStore, origin: Origin, forge: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
     stored = xstore.push(b"x" * 300, origin)
-    forged = {**stored, "sha256": "0" * 64}
     with pytest.raises(CorruptObjectError, match="differs from the reference") as info:
-        xstore.pull(forged)
+        xstore.pull(forge(stored))
     assert str(origin) in str(info.value)
     assert stored["uri"] in str(info.value)
     assert xstore.pull(stored) == b"x" * 300
+
+
+def test_sha256_checksum_setting(make_xcom_store: MakeStore, origin: Origin) -> None:
+    xstore = make_xcom_store(threshold="0", checksum="sha256")
+    stored = xstore.push(b"y" * 300, origin)
+    data = path_of(xstore, stored).read_bytes()
+    start = PREFIX_SIZE + parse_prefix(data[:PREFIX_SIZE])
+    assert stored["checksum"] == "sha256:" + hashlib.sha256(data[start:-SEAL_SIZE]).hexdigest()
+    assert xstore.verify(stored["uri"]).checksum == "sha256"
+    # The setting decides what new objects get; every store reads both.
+    assert make_xcom_store(threshold="0").pull(stored) == b"y" * 300
+
+
+def _as_version_1(xstore: XComStore, stored: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a sha256 object and its reference as xcomstore wrote them before BLAKE3:
+    format version 1 with no "checksum" header field; a bare "sha256" in the reference,
+    signed over the fields signed then."""
+    path = path_of(xstore, stored)
+    data = path.read_bytes()
+    length = parse_prefix(data[:PREFIX_SIZE])
+    header = json.loads(data[PREFIX_SIZE : PREFIX_SIZE + length])
+    assert header.pop("checksum") == "sha256"
+    raw = json.dumps(header).encode()
+    prefix = MAGIC + (1).to_bytes(2, "big") + len(raw).to_bytes(4, "big")
+    path.write_bytes(prefix + raw + data[PREFIX_SIZE + length :])
+    legacy = {k: v for k, v in stored.items() if k not in ("checksum", "sig")}
+    legacy["sha256"] = stored["checksum"].removeprefix("sha256:")
+    fields = ("uri", "replicas", "sha256", "size", "stored_bytes", "codec", "compression", "type", "expires")
+    message = json.dumps({f: legacy.get(f) for f in fields}, sort_keys=True, separators=(",", ":"))
+    mac = hmac.new(SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return {**legacy, "sig": f"k1:{mac}"}
+
+
+def test_objects_and_references_from_before_blake3_stay_readable(
+    make_xcom_store: MakeStore, origin: Origin
+) -> None:
+    writer = make_xcom_store(threshold="0", checksum="sha256", signing_keys=f"k1:{SECRET}")
+    legacy = _as_version_1(writer, writer.push({"rows": list(range(100))}, origin))
+    reader = make_xcom_store(threshold="0", signing_keys=f"k1:{SECRET}")
+    assert reader.pull(legacy) == {"rows": list(range(100))}
+    assert reader.verify(legacy["uri"]).checksum == "sha256"
+    with pytest.raises(ForgedReferenceError):
+        reader.pull({**legacy, "sha256": "0" * 64})
+    assert reader.purge(legacy)
 
 
 # -- reading by uri, verify, head, list ----------------------------------------------------------
@@ -682,7 +740,11 @@ def test_signed_round_trip(signed: XComStore, origin: Origin) -> None:
         pytest.param(lambda ref: {**ref, "sig": "k1:" + "0" * 64}, id="wrong-mac"),
         pytest.param(lambda ref: {**ref, "sig": 42}, id="not-text"),
         pytest.param(lambda ref: {**ref, "uri": ref["uri"].replace("my_key", "other")}, id="uri-changed"),
-        pytest.param(lambda ref: {**ref, "sha256": "0" * 64}, id="sha256-changed"),
+        pytest.param(lambda ref: {**ref, "checksum": "blake3:" + "0" * 64}, id="checksum-changed"),
+        pytest.param(
+            lambda ref: {**{k: v for k, v in ref.items() if k != "checksum"}, "sha256": "0" * 64},
+            id="checksum-swapped-for-legacy-sha256",
+        ),
         pytest.param(lambda ref: {**ref, "size": ref["size"] + 1}, id="size-changed"),
         pytest.param(lambda ref: {**ref, "codec": "bytes"}, id="codec-changed"),
         pytest.param(lambda ref: {**ref, "replicas": ["file:///elsewhere/x.xcs"]}, id="replica-added"),
@@ -765,7 +827,7 @@ def test_encrypted_object_without_the_key(make_xcom_store: MakeStore, origin: Or
 
 # -- no leftover hashing threads ----------------------------------------------------------------
 def hashing_threads() -> int:
-    return sum(t.name == "xcomstore-sha256" and t.is_alive() for t in threading.enumerate())
+    return sum(t.name == "xcomstore-checksum" and t.is_alive() for t in threading.enumerate())
 
 
 class FailingUpload:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -10,10 +11,11 @@ from datetime import timedelta
 from typing import Any, BinaryIO
 
 import pytest
+from blake3 import blake3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from xcomstore import compression
+from xcomstore import checksum, compression
 from xcomstore.encryption import ALGORITHM, TAG_SIZE, Keyring, MissingKeyError
 from xcomstore.errors import CorruptObjectError, ObjectFormatError, XComStoreError
 from xcomstore.objectformat import (
@@ -286,6 +288,57 @@ def test_future_version_asks_for_upgrade() -> None:
         open_bytes(bytes(data))
 
 
+def test_new_objects_are_version_2_and_sealed_with_blake3() -> None:
+    data = VALID["none"]
+    assert struct.unpack_from(">H", data, len(MAGIC))[0] == FORMAT_VERSION == 2
+    assert open_bytes(data).header.checksum == "blake3"
+    assert parse_seal(data[-SEAL_SIZE:]).digest == blake3(PAYLOAD).digest()
+
+
+def test_sha256_objects_round_trip() -> None:
+    data = build(header=make_header(checksum="sha256"))
+    assert parse_seal(data[-SEAL_SIZE:]).digest == hashlib.sha256(PAYLOAD).digest()
+    assert open_bytes(data).header.checksum == "sha256"
+    assert read_back(data) == PAYLOAD
+    start, _ = payload_span(data)
+    with pytest.raises(CorruptObjectError, match="checksum mismatch"):
+        read_back(flip(data, start + 3))
+
+
+def version_1_object(payload: bytes = PAYLOAD) -> bytes:
+    """An object as xcomstore wrote before BLAKE3: version 1, no "checksum" field, sha256."""
+    doc = json.loads(make_header().to_bytes())
+    del doc["checksum"]
+    header = json.dumps(doc).encode()
+    digest = hashlib.sha256(payload).digest()
+    prefix = struct.pack(">8sHI", MAGIC, 1, len(header))
+    return prefix + header + payload + struct.pack(">Q32s8s", len(payload), digest, SEAL_MAGIC)
+
+
+def test_version_1_objects_stay_readable_as_sha256() -> None:
+    data = version_1_object()
+    obj = open_bytes(data)
+    assert obj.header.checksum == "sha256"
+    assert read_back(data) == PAYLOAD
+    start, _ = payload_span(data)
+    with pytest.raises(CorruptObjectError, match="checksum mismatch"):
+        read_back(flip(data, start))
+
+
+def test_expected_checksum_names_its_algorithm() -> None:
+    """A digest is only a match under the algorithm the reference names."""
+    data = VALID["none"]
+    digest = parse_seal(data[-SEAL_SIZE:]).digest
+
+    def read_expecting(expected: str) -> Any:
+        obj = open_object(SOURCES[_source[0]](data), len(data), expected)
+        return decode_payload(obj, lambda stream: stream.read())
+
+    assert read_expecting(checksum.label("blake3", digest)) == PAYLOAD
+    with pytest.raises(CorruptObjectError, match="differs from the reference"):
+        read_expecting(checksum.label("sha256", digest))
+
+
 def test_version_zero_is_corrupt() -> None:
     with pytest.raises(ObjectFormatError, match="corrupt object prefix"):
         parse_prefix(struct.pack(">8sHI", MAGIC, 0, 10))
@@ -364,6 +417,9 @@ def _doc(**changes: Any) -> bytes:
         _doc(expires=5),
         _doc(meta=[]),
         _doc(producer="x"),
+        _doc(checksum="md5"),
+        _doc(checksum=None),
+        _doc(checksum=["blake3"]),
         _doc(origin=...),
         _doc(origin="dag/run"),
         _doc(origin={"dag_id": "d", "run_id": "r", "task_id": "t", "key": "k"}),
@@ -409,7 +465,7 @@ def test_encrypted_checksum_covers_the_plaintext() -> None:
         parse_seal(VALID["none"][-SEAL_SIZE:]),
         parse_seal(ENCRYPTED["none"][-SEAL_SIZE:]),
     )
-    assert secret_seal.sha256 == plain_seal.sha256
+    assert secret_seal.digest == plain_seal.digest
     assert secret_seal.length == plain_seal.length + TAG_SIZE
 
 
@@ -492,7 +548,7 @@ def test_fuzz_parse_prefix(raw: bytes) -> None:
 @given(st.binary(max_size=96) | st.binary(min_size=40, max_size=40).map(lambda b: b + SEAL_MAGIC))
 def test_fuzz_parse_seal(raw: bytes) -> None:
     seal = _fails_cleanly(parse_seal, raw)
-    assert seal is None or (isinstance(seal, Seal) and len(seal.sha256) == 32)
+    assert seal is None or (isinstance(seal, Seal) and len(seal.digest) == 32)
 
 
 JSON = st.recursive(
@@ -512,12 +568,13 @@ HEADER_FIELDS = (
     "expires",
     "meta",
     "producer",
+    "checksum",
 )
 ORIGIN_FIELDS = ("dag_id", "run_id", "task_id", "map_index", "key")
 HEADERISH = st.dictionaries(
     st.sampled_from(HEADER_FIELDS),
     JSON
-    | st.sampled_from(compression.NAMES)
+    | st.sampled_from(compression.NAMES + checksum.NAMES)
     | st.dictionaries(st.sampled_from(ORIGIN_FIELDS), st.text(max_size=5) | st.integers(), max_size=5),
 )
 
@@ -550,6 +607,7 @@ TEXT = st.text(max_size=30)
         expires=st.none() | TEXT,
         meta=st.dictionaries(st.text(max_size=5), JSON, max_size=3),
         producer=st.dictionaries(TEXT, TEXT, max_size=3),
+        checksum=st.sampled_from(checksum.NAMES),
     )
 )
 def test_fuzz_header_round_trip(header: Header) -> None:

@@ -27,9 +27,9 @@ REF = Reference(
     compression="zstd",
     size=1234,
     stored_bytes=987,
-    sha256="ab" * 32,
+    checksum="blake3:" + "ab" * 32,
 )
-FIELDS = ("uri", "type", "summary", "codec", "compression", "sha256", "size", "stored_bytes")
+FIELDS = ("uri", "type", "summary", "codec", "compression", "checksum", "size", "stored_bytes")
 
 
 def test_round_trip() -> None:
@@ -51,6 +51,12 @@ def test_round_trip_with_replicas_and_expiry() -> None:
     assert "replicas" not in REF.to_json()
     assert "expires" not in REF.to_json()
     assert REF.uris == (REF.uri,)
+
+
+def test_reference_written_before_blake3_reads_as_sha256() -> None:
+    """References of format version 1 objects hold a bare "sha256" hex digest."""
+    legacy = _with(checksum=..., sha256="cd" * 32)
+    assert Reference.from_json(legacy) == dataclasses.replace(REF, checksum="sha256:" + "cd" * 32)
 
 
 def test_json_leads_with_readable_fields() -> None:
@@ -81,10 +87,16 @@ def _with(**changes: Any) -> dict[str, Any]:
         _with(size=1.0),
         _with(size=True),
         _with(stored_bytes="987"),
-        _with(sha256="AB" * 32),
-        _with(sha256="ab" * 31),
-        _with(sha256="ab" * 33),
-        _with(sha256="zz" * 32),
+        _with(checksum="blake3:" + "AB" * 32),
+        _with(checksum="blake3:" + "ab" * 31),
+        _with(checksum="blake3:" + "ab" * 33),
+        _with(checksum="blake3:" + "zz" * 32),
+        _with(checksum="md5:" + "ab" * 32),
+        _with(checksum="ab" * 32),
+        _with(checksum=["blake3", "ab" * 32]),
+        _with(checksum=..., sha256="AB" * 32),
+        _with(checksum=..., sha256="ab" * 31),
+        _with(checksum=..., sha256=32),
         _with(uri="s3://b/" + "x" * 5000),
         _with(replicas="s3://b/x"),
         _with(replicas=[1]),
@@ -103,8 +115,13 @@ def test_malformed_reference_refused(data: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [_with(sha256="ab" * 32 + "\n"), _with(**{TAG: True}), _with(**{TAG: 1.0})],
-    ids=["sha256-newline", "version-true", "version-float"],
+    [
+        _with(checksum="blake3:" + "ab" * 32 + "\n"),
+        _with(checksum=..., sha256="ab" * 32 + "\n"),
+        _with(**{TAG: True}),
+        _with(**{TAG: 1.0}),
+    ],
+    ids=["checksum-newline", "sha256-newline", "version-true", "version-float"],
 )
 def test_almost_valid_reference_refused(data: dict[str, Any]) -> None:
     with pytest.raises(ForgedReferenceError):

@@ -58,6 +58,13 @@ def test_path_trailing_slash_dropped() -> None:
     assert Settings.from_mapping({"path": "s3://conn@bucket/xcom/"}).path == "s3://conn@bucket/xcom"
 
 
+def test_checksum_defaults_to_blake3_and_takes_sha256() -> None:
+    assert Settings.from_mapping({"path": "file:///tmp/x"}).checksum == "blake3"
+    assert Settings.from_mapping({"path": "file:///tmp/x", "checksum": " sha256 "}).checksum == "sha256"
+    with pytest.raises(ConfigError, match=r"\[xcomstore\] checksum .*'md5'"):
+        Settings.from_mapping({"path": "file:///tmp/x", "checksum": "md5"})
+
+
 def test_negative_compression_level_for_zstd() -> None:
     assert settings(compression_level="-5").compression_level == -5
 

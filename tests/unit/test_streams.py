@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import pytest
+from blake3 import blake3
 
 from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.streams import CountingWriter, HashingReader, HashingWriter, TeeWriter
@@ -14,68 +15,84 @@ from xcomstore.streams import CountingWriter, HashingReader, HashingWriter, TeeW
 DATA = bytes(range(256)) * 40
 
 
-def test_hashing_writer_passes_through_and_hashes() -> None:
+@pytest.fixture(params=["blake3", "sha256"])
+def algorithm(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _hasher(algorithm: str) -> Any:
+    """The library's own hasher, to check the streams against."""
+    return blake3() if algorithm == "blake3" else hashlib.sha256()
+
+
+def _digest(algorithm: str, data: bytes) -> bytes:
+    hasher = _hasher(algorithm)
+    hasher.update(data)
+    return bytes(hasher.digest())
+
+
+def test_hashing_writer_passes_through_and_hashes(algorithm: str) -> None:
     sink = io.BytesIO()
-    writer = HashingWriter(sink)
+    writer = HashingWriter(sink, algorithm)
     for part in (DATA[:10], bytearray(DATA[10:100]), memoryview(DATA)[100:]):
         assert writer.write(part) == len(part)
     writer.close()
     assert not sink.closed, "the seal is written after the payload"
     assert sink.getvalue() == DATA
     assert writer.count == len(DATA)
-    assert writer.digest() == hashlib.sha256(DATA).digest()
+    assert writer.digest() == _digest(algorithm, DATA)
 
 
-def test_hashing_writer_counts_multibyte_views_in_bytes() -> None:
-    writer = HashingWriter(io.BytesIO())
+def test_hashing_writer_counts_multibyte_views_in_bytes(algorithm: str) -> None:
+    writer = HashingWriter(io.BytesIO(), algorithm)
     view = memoryview(b"\x00" * 64).cast("q")  # 8 items of 8 bytes
     assert writer.write(view) == 64
     assert writer.count == 64
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
-def test_hashing_reader_reads_exactly_length(chunk: int) -> None:
+def test_hashing_reader_reads_exactly_length(chunk: int, algorithm: str) -> None:
     source = io.BytesIO(DATA + b"SEAL")
-    reader = HashingReader(source, len(DATA))
+    reader = HashingReader(source, len(DATA), algorithm)
     parts = []
     while part := reader.read(chunk):
         parts.append(part)
     assert b"".join(parts) == DATA
     assert reader.read(10) == b""  # EOF at length, not at the source's end
     assert source.read() == b"SEAL"
-    assert reader.digest() == hashlib.sha256(DATA).digest()
+    assert reader.digest() == _digest(algorithm, DATA)
 
 
-def test_hashing_reader_drain_hashes_the_rest() -> None:
-    reader = HashingReader(io.BytesIO(DATA), len(DATA))
+def test_hashing_reader_drain_hashes_the_rest(algorithm: str) -> None:
+    reader = HashingReader(io.BytesIO(DATA), len(DATA), algorithm)
     reader.read(100)
     reader.drain(chunk=33)
     assert reader.remaining == 0
-    assert reader.digest() == hashlib.sha256(DATA).digest()
+    assert reader.digest() == _digest(algorithm, DATA)
 
 
-def test_hashing_reader_empty_payload() -> None:
-    reader = HashingReader(io.BytesIO(b"rest"), 0)
+def test_hashing_reader_empty_payload(algorithm: str) -> None:
+    reader = HashingReader(io.BytesIO(b"rest"), 0, algorithm)
     assert reader.read() == b""
     reader.drain()
-    assert reader.digest() == hashlib.sha256(b"").digest()
+    assert reader.digest() == _digest(algorithm, b"")
 
 
 @pytest.mark.parametrize("missing", [1, 100, len(DATA)])
-def test_hashing_reader_truncated_source(missing: int) -> None:
-    reader = HashingReader(io.BytesIO(DATA[: len(DATA) - missing]), len(DATA))
+def test_hashing_reader_truncated_source(missing: int, algorithm: str) -> None:
+    reader = HashingReader(io.BytesIO(DATA[: len(DATA) - missing]), len(DATA), algorithm)
     with pytest.raises(ObjectFormatError, match="truncated"):
         reader.read()
     with pytest.raises(ObjectFormatError, match="truncated"):
-        HashingReader(io.BytesIO(DATA[: len(DATA) - missing]), len(DATA)).drain()
+        HashingReader(io.BytesIO(DATA[: len(DATA) - missing]), len(DATA), algorithm).drain()
 
 
-def test_hashing_writer_large_chunks_and_reused_buffers() -> None:
+def test_hashing_writer_large_chunks_and_reused_buffers(algorithm: str) -> None:
     """Large writes may be hashed on another thread: reusing the buffer must not change the hash."""
     sink = io.BytesIO()
-    writer = HashingWriter(sink)
+    writer = HashingWriter(sink, algorithm)
     buffer = bytearray(1 << 20)
-    expected = hashlib.sha256()
+    expected = _hasher(algorithm)
     for fill in range(5):
         buffer[:] = bytes([fill]) * len(buffer)
         writer.write(buffer)
@@ -85,18 +102,18 @@ def test_hashing_writer_large_chunks_and_reused_buffers() -> None:
     buffer[:] = b"\xff" * len(buffer)  # overwritten after the last write
     assert writer.digest() == expected.digest()
     assert writer.count == 5 * ((1 << 20) + 5)
-    assert hashlib.sha256(sink.getvalue()).digest() == expected.digest()
+    assert _digest(algorithm, sink.getvalue()) == expected.digest()
 
 
-def test_hashing_reader_large_reads() -> None:
+def test_hashing_reader_large_reads(algorithm: str) -> None:
     data = bytes(range(256)) * 20_000  # 5 MB
-    reader = HashingReader(io.BytesIO(data), len(data))
+    reader = HashingReader(io.BytesIO(data), len(data), algorithm)
     buffer = bytearray(1 << 20)
     total = 0
     while got := reader.readinto(buffer):
         total += got
     assert total == len(data)
-    assert reader.digest() == hashlib.sha256(data).digest()
+    assert reader.digest() == _digest(algorithm, data)
 
 
 def test_counting_writer() -> None:
