@@ -45,6 +45,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--jobs", type=int, default=None, help="cases run at once (default 2 with --quick, else 1; "
         "values of 100 MB or more always run alone)",
     )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="runs of each case under 100 MB, the median one "
+        "reported (default 3, 1 with --quick)",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per case")
     parser.add_argument("--mem-limit-gb", type=float, default=16, help="kill a case above this RSS")
     parser.add_argument(
@@ -109,7 +113,7 @@ def _run(
             mem_limit=int(args.mem_limit_gb * 2**30), keep=args.keep, quiet_wait=args.quiet_wait,
         )  # fmt: skip
         jobs = args.jobs or (2 if args.quick else 1)
-        return run_all(cases, ctx, jobs, _progress(len(cases), partial))
+        return run_all(cases, ctx, jobs, _progress(len(cases), partial), _repeat(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     total = time.perf_counter() - started
-    print(f"\n{report.table(outcomes)}\n\n{report.legend()}\n")
+    print(f"\n{report.table(outcomes)}\n\n{report.legend(_repeat(args))}\n")
     meta = {
         "name": name, "store": store, "quick": args.quick, "argv": sys.argv,
         "total_seconds": round(total, 1), "python": sys.version.split()[0],
@@ -149,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     partial.unlink(missing_ok=True)
     print(f"total {total:.0f} s; wrote {args.out / name}.json and .png")
     return 0
+
+
+def _repeat(args: argparse.Namespace) -> int:
+    return int(args.repeat or (1 if args.quick else 3))
 
 
 def _cpus() -> int:
