@@ -105,8 +105,9 @@ def legend(repeat: int = 1) -> str:
         "size in memory / time.\n+RSS: peak RSS growth (MB) during the operation. stored: bytes in "
         "the store plus the DB row.\n/cio, /yard: time divided by common-io's, or by the direct "
         "write/read yardstick's, for the same value and compression (the default backend is compared uncompressed).\n"
-        "Before timing, each task pushes / pulls a 96 KiB warm-up value that every backend offloads: "
-        "first-use costs (the store's client) are in the JSON as warmup_seconds, not in these times.\n"
+        "Before timing, each task pushes / pulls a small value of the same kind (160 KB; a 96 KiB string "
+        "for ints and JSON) that every backend offloads: first-use costs (the store's client, imports "
+        "such as pyarrow's) are in the JSON as warmup_seconds, not in these times.\n"
         f"ok*: processes outside the bench used over {BUSY_PERCENT:.0f}% of the machine's CPU meanwhile; "
         "its times are suspect."
     )
