@@ -79,7 +79,7 @@ def streaming_place(place: Place, request: pytest.FixtureRequest) -> Place:
 def test_value_growing_past_max_size_while_streaming_is_aborted(
     streaming_place: Place, raw: RawObjects
 ) -> None:
-    frame = growing_frame(24_000)  # ~24 MB as Arrow: a first batch of ~16 MB gets written
+    frame = growing_frame(24_000)  # ~24 MB as Arrow: batches of ~4 MB get written first
     store = make_store([streaming_place.url], streaming_place.opener, compression="none", max_size="18MB")
     where = origin(key="grows")
     with pytest.raises(RejectedValueError, match="size limit") as info:
