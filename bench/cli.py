@@ -17,7 +17,7 @@ from typing import Any
 
 from bench import chart, report
 from bench.airflow_home import make_template
-from bench.cases import AIRFLOW_BACKENDS, Case, all_cases, select
+from bench.cases import AIRFLOW_BACKENDS, Case, Store, all_cases, select
 from bench.runner import Context, Outcome, kill_running_cases, run_all
 from bench.s3server import MotoServer
 
@@ -118,7 +118,7 @@ def _run(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    store = "s3" if args.s3 else "file"
+    store: Store = "s3" if args.s3 else "file"
     cases = select(all_cases(args.quick, store), _patterns(args.cases))
     if not cases:
         print("no case matches --cases", file=sys.stderr)

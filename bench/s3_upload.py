@@ -8,6 +8,7 @@ difference with s3fs alone, no xcomstore and no Airflow.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import tempfile
 import time
@@ -29,8 +30,14 @@ def main() -> None:
             view = memoryview(data)
             _time("s3fs pipe (one PUT below 100 MiB)", lambda key: server.fs.pipe(key, data))
             for part in (8, 16, 50):
-                _time(f"streamed, {part} MiB parts", lambda key, p=part: _stream(server, key, view, p * _MIB))
-            _time("streamed, one part (one PUT)", lambda key: _stream(server, key, view, 128 * _MIB))
+                _time(
+                    f"streamed, {part} MiB parts",
+                    functools.partial(_stream, server, view=view, block_size=part * _MIB),
+                )
+            _time(
+                "streamed, one part (one PUT)",
+                functools.partial(_stream, server, view=view, block_size=128 * _MIB),
+            )
         finally:
             server.stop()
 

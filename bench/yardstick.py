@@ -22,7 +22,8 @@ from bench.cases import Case
 from bench.measure import Measurement, measured
 from bench.taskside import save
 
-Buffer = bytes | memoryview | pa.Buffer
+# pyarrow has no type stubs: its Buffer is Any to mypy, so the alias names the other two.
+Buffer = bytes | memoryview
 
 
 def run(case: Case, store_url: str, directory: Path) -> None:
@@ -105,12 +106,12 @@ class _Target:
         if _is_frame(self.kind):
             sink = pa.BufferOutputStream()
             _write_ipc(_to_arrow(value, self.kind), sink, self.zstd)
-            return sink.getvalue()
+            return memoryview(sink.getvalue())
         if self.kind == "numpy":
-            data: Buffer = memoryview(np.ascontiguousarray(value)).cast("B")
+            data: Buffer = np.ascontiguousarray(value).data.cast("B")
         else:
             data = json.dumps(value).encode()
-        return _zstd().compress(data) if self.zstd else data
+        return bytes(_zstd().compress(data)) if self.zstd else data
 
     def _decode(self, data: bytes) -> Any:
         if _is_frame(self.kind):
@@ -147,7 +148,7 @@ def _write_ipc(table: pa.Table, sink: Any, zstd: bool) -> None:
 def _read_array_into(path: str, rows: int) -> np.ndarray:
     array = np.empty((rows, 10), dtype=np.float64)
     with open(path, "rb") as source:
-        source.readinto(memoryview(array).cast("B"))
+        source.readinto(array.data.cast("B"))
     return array
 
 
