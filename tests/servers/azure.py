@@ -11,16 +11,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from .handle import ServerHandle
 from .process import (
     HOST,
     REPO_ROOT,
     ServerNotInstalledError,
     ServerProcess,
-    airflow_conn_json,
-    airflow_conn_uri,
-    conn_env_var,
     require_modules,
     start_on_free_port,
 )
@@ -63,18 +61,14 @@ def check_airflow_installed() -> None:
 
 
 @dataclass(frozen=True)
-class AzureServer:
+class AzureServer(ServerHandle):
     """Facts and helpers for a running Azurite blob service."""
 
-    process: ServerProcess
     account_name: str = ACCOUNT_NAME
     account_key: str = ACCOUNT_KEY
     # Airflow's Azure provider registers abfs, abfss and adl (not wasb) for ObjectStoragePath.
-    protocol: str = "abfs"
-
-    @property
-    def port(self) -> int:
-        return self.process.port
+    protocol: ClassVar[str] = "abfs"
+    conn_type: ClassVar[str] = "wasb"
 
     @property
     def endpoint_url(self) -> str:
@@ -109,26 +103,8 @@ class AzureServer:
         # The provider's abfs filesystem uses extra.connection_string before anything else.
         return {"connection_string": self.connection_string}
 
-    def airflow_conn_json(self) -> str:
-        """A ``wasb`` connection for ``AIRFLOW_CONN_<ID>``."""
-        return airflow_conn_json("wasb", login=self.account_name, extra=self.airflow_conn_extra())
-
-    def airflow_conn_uri(self) -> str:
-        return airflow_conn_uri("wasb", login=self.account_name, extra=self.airflow_conn_extra())
-
-    def airflow_env(self, conn_id: str) -> dict[str, str]:
-        return {conn_env_var(conn_id): self.airflow_conn_json()}
-
-    def url(self, conn_id: str, container: str, key: str = "") -> str:
-        """The ObjectStoragePath URL of `key` in `container` through connection `conn_id`."""
-        return f"{self.protocol}://{conn_id}@{container}/{key}"
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def start(self) -> float:
-        """Start again on the same port, with the same data."""
-        return self.process.start()
+    def credentials(self) -> tuple[str | None, str | None]:
+        return self.account_name, None
 
 
 def start_azure(workdir: Path | None = None, start_timeout: float = 30.0) -> AzureServer:

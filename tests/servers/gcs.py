@@ -17,14 +17,12 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from .handle import ServerHandle
 from .process import (
     HOST,
     ServerProcess,
-    airflow_conn_json,
-    airflow_conn_uri,
-    conn_env_var,
     require_modules,
     start_on_free_port,
 )
@@ -60,16 +58,12 @@ def check_airflow_installed() -> None:
 
 
 @dataclass(frozen=True)
-class GcsServer:
+class GcsServer(ServerHandle):
     """Facts and helpers for a running gcp-storage-emulator."""
 
-    process: ServerProcess
     project: str = PROJECT
-    protocol: str = "gs"
-
-    @property
-    def port(self) -> int:
-        return self.process.port
+    protocol: ClassVar[str] = "gs"
+    conn_type: ClassVar[str] = "google_cloud_platform"
 
     @property
     def endpoint_url(self) -> str:
@@ -94,27 +88,6 @@ class GcsServer:
     def airflow_conn_extra(self) -> dict[str, Any]:
         # Read by the Google provider's gs:// filesystem: anonymous credentials, gcs.endpoint.
         return {"is_anonymous": True, "project": self.project, "gcs.endpoint": self.endpoint_url}
-
-    def airflow_conn_json(self) -> str:
-        """A ``google_cloud_platform`` connection for ``AIRFLOW_CONN_<ID>``."""
-        return airflow_conn_json("google_cloud_platform", extra=self.airflow_conn_extra())
-
-    def airflow_conn_uri(self) -> str:
-        return airflow_conn_uri("google_cloud_platform", extra=self.airflow_conn_extra())
-
-    def airflow_env(self, conn_id: str) -> dict[str, str]:
-        return {conn_env_var(conn_id): self.airflow_conn_json()}
-
-    def url(self, conn_id: str, bucket: str, key: str = "") -> str:
-        """The ObjectStoragePath URL of `key` in `bucket` through connection `conn_id`."""
-        return f"{self.protocol}://{conn_id}@{bucket}/{key}"
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def start(self) -> float:
-        """Start again on the same port, with the same data."""
-        return self.process.start()
 
 
 def start_gcs(workdir: Path | None = None, start_timeout: float = 30.0) -> GcsServer:

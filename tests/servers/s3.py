@@ -10,14 +10,12 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from .handle import ServerHandle
 from .process import (
     HOST,
     ServerProcess,
-    airflow_conn_json,
-    airflow_conn_uri,
-    conn_env_var,
     require_modules,
     start_on_free_port,
 )
@@ -41,19 +39,15 @@ def check_airflow_installed() -> None:
 
 
 @dataclass(frozen=True)
-class S3Server:
+class S3Server(ServerHandle):
     """Facts and helpers for a running moto server."""
 
-    process: ServerProcess
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     region: str = REGION
-    protocol: str = "s3"
     _buckets: set[str] = field(default_factory=set, repr=False, compare=False)
-
-    @property
-    def port(self) -> int:
-        return self.process.port
+    protocol: ClassVar[str] = "s3"
+    conn_type: ClassVar[str] = "aws"
 
     @property
     def endpoint_url(self) -> str:
@@ -84,32 +78,14 @@ class S3Server:
         """
         return {"endpoint_url": self.endpoint_url, "key": self.access_key, "secret": self.secret_key}
 
+    def credentials(self) -> tuple[str | None, str | None]:
+        return self.access_key, self.secret_key
+
     def airflow_conn_extra(self) -> dict[str, str]:
         return {"endpoint_url": self.endpoint_url, "region_name": self.region}
 
-    def airflow_conn_json(self) -> str:
-        """An ``aws`` connection for ``AIRFLOW_CONN_<ID>``."""
-        return airflow_conn_json(
-            "aws", login=self.access_key, password=self.secret_key, extra=self.airflow_conn_extra()
-        )
-
-    def airflow_conn_uri(self) -> str:
-        return airflow_conn_uri(
-            "aws", login=self.access_key, password=self.secret_key, extra=self.airflow_conn_extra()
-        )
-
-    def airflow_env(self, conn_id: str) -> dict[str, str]:
-        return {conn_env_var(conn_id): self.airflow_conn_json()}
-
-    def url(self, conn_id: str, bucket: str, key: str = "") -> str:
-        """The ObjectStoragePath URL of `key` in `bucket` through connection `conn_id`."""
-        return f"{self.protocol}://{conn_id}@{bucket}/{key}"
-
-    def stop(self) -> None:
-        self.process.stop()
-
     def start(self) -> float:
-        """Start again on the same port; re-create the known buckets (empty)."""
+        """Start again on the same port; re-create the known buckets (empty): moto keeps no data."""
         if self.process.running:
             return 0.0
         seconds = self.process.start()
