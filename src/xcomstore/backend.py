@@ -119,13 +119,22 @@ def current_store() -> XComStore:
 
 
 @functools.lru_cache(maxsize=4)
-def _store_for(fingerprint: tuple[tuple[Any, Any], ...]) -> XComStore:
-    settings = Settings.from_mapping(read_config(), source="the Airflow configuration")
+def _store_for(fingerprint: tuple[Any, ...]) -> XComStore:
     return XComStore.from_settings(
-        settings, opener=airflow_filesystem, json_codec=serde_codec(), observer=StatsObserver()
+        _settings_for(fingerprint),
+        opener=airflow_filesystem,
+        json_codec=serde_codec(),
+        observer=StatsObserver(),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _settings_for(fingerprint: tuple[Any, ...]) -> Settings:
+    """The configuration read and checked once per fingerprint: the check at import below is
+    also the first store's (var:/conn: keys are not fetched twice)."""
+    return Settings.from_mapping(read_config(), source="the Airflow configuration")
 
 
 # Check the configuration as soon as Airflow loads the backend, in every component: a bad
 # setting stops the scheduler, API server and workers at start-up with a message naming it.
-Settings.from_mapping(read_config(), source="the Airflow configuration")
+_settings_for(config_fingerprint())

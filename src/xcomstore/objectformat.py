@@ -306,8 +306,8 @@ class OpenObject:
             size = self.payload_start + self.payload_length + SEAL_SIZE
             expected = self.payload_start + seal.length + SEAL_SIZE
             raise ObjectFormatError(f"object is truncated or padded: {size} bytes, expected {expected}")
-        found = checksum.label(self.header.checksum, seal.digest)
-        if self.expected_checksum is not None and found != self.expected_checksum:
+        wanted = self.expected_checksum
+        if wanted is not None and checksum.label(self.header.checksum, seal.digest) != wanted:
             raise CorruptObjectError(
                 "the object's checksum differs from the reference's: it was replaced or modified"
             )
