@@ -28,8 +28,8 @@ def xcomstore_maintenance() -> None:
     @task
     def collect_garbage() -> dict[str, Any]:
         from xcomstore.client import open_store
-        from xcomstore.gc import collect
-        from xcomstore.liveness import RestApiIndex
+        from xcomstore.ops.gc import collect
+        from xcomstore.ops.liveness import RestApiIndex
 
         api = Connection.get("xcomstore_airflow_api")
         url = f"{api.schema or 'http'}://{api.host}:{api.port or 8080}"
@@ -39,7 +39,7 @@ def xcomstore_maintenance() -> None:
     @task
     def repair_copies() -> dict[str, Any]:
         from xcomstore.client import open_store
-        from xcomstore.repair import repair
+        from xcomstore.ops.repair import repair
 
         store = open_store()
         if len(store.locations) < 2:

@@ -12,19 +12,19 @@ __version__ = "0.1.0"
 __all__ = ["XComStore", "XComStoreBackend", "__version__", "list", "open_store", "read"]
 
 if TYPE_CHECKING:
-    from xcomstore.api import XComStore
-    from xcomstore.backend import XComStoreBackend
+    from xcomstore.airflow.backend import XComStoreBackend
     from xcomstore.client import list, open_store, read
+    from xcomstore.core.store import XComStore
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: Airflow imports the backend in every component at start-up; keep that import light.
     if name == "XComStoreBackend":
-        from xcomstore.backend import XComStoreBackend
+        from xcomstore.airflow.backend import XComStoreBackend
 
         return XComStoreBackend
     if name == "XComStore":
-        from xcomstore.api import XComStore
+        from xcomstore.core.store import XComStore
 
         return XComStore
     if name in ("read", "list", "open_store"):

@@ -17,16 +17,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xcomstore.api import StoredObject, XComStore
 from xcomstore.client import open_store
+from xcomstore.core.retention import parse_age
+from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError, XComStoreError
-from xcomstore.gc import DEFAULT_GRACE, GcSummary, collect
-from xcomstore.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
-from xcomstore.preview import preview
-from xcomstore.rekey import rekey
-from xcomstore.repair import repair
-from xcomstore.retention import parse_age
-from xcomstore.store import Location
+from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, collect
+from xcomstore.ops.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
+from xcomstore.ops.preview import preview
+from xcomstore.ops.rekey import rekey
+from xcomstore.ops.repair import repair
+from xcomstore.sizes import human_bytes
+from xcomstore.storage.headers import StoredObject
+from xcomstore.storage.location import Location
 
 _GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "json"}
 
@@ -150,7 +152,7 @@ def _ls(store: XComStore, args: argparse.Namespace) -> int:
     rows = [
         [
             _when(o.modified),
-            _human(o.size),
+            human_bytes(o.size),
             o.header.type_name if o.header else "?",
             o.header.summary if o.header else f"UNREADABLE: {o.error}",
             str(o.header.origin) if o.header else o.uri,
@@ -159,7 +161,7 @@ def _ls(store: XComStore, args: argparse.Namespace) -> int:
         for o in objects
     ]
     _print_table(["MODIFIED", "SIZE", "TYPE", "SUMMARY", "XCOM", "EXPIRES"], rows)
-    print(f"{len(objects)} objects, {_human(sum(o.size for o in objects))}")
+    print(f"{len(objects)} objects, {human_bytes(sum(o.size for o in objects))}")
     return 0
 
 
@@ -195,7 +197,7 @@ def _get(store: XComStore, args: argparse.Namespace) -> int:
             shutil.copyfileobj(stream, out, 1 << 20)
     else:
         _write_value(store.read(args.uri), fmt, output)
-    print(f"wrote {output} ({_human(output.stat().st_size)}, {header.summary})")
+    print(f"wrote {output} ({human_bytes(output.stat().st_size)}, {header.summary})")
     return 0
 
 
@@ -267,7 +269,7 @@ def _du(store: XComStore, args: argparse.Namespace) -> int:
     if args.json:
         _print_json([{args.by: k, "objects": n, "bytes": b} for k, (n, b) in ordered])
         return 0
-    _print_table([args.by.upper(), "OBJECTS", "SIZE"], [[k, str(n), _human(b)] for k, (n, b) in ordered])
+    _print_table([args.by.upper(), "OBJECTS", "SIZE"], [[k, str(n), human_bytes(b)] for k, (n, b) in ordered])
     return 0
 
 
@@ -279,7 +281,7 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
     else:
         verb = "would remove" if args.dry_run else "removed"
         for reason, (count, size) in sorted(summary.removed.items()):
-            print(f"{verb} {count} {reason} objects ({_human(size)})")
+            print(f"{verb} {count} {reason} objects ({human_bytes(size)})")
         print(
             f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
         )
@@ -382,14 +384,6 @@ def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "?"
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 def _print_json(data: Any) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from xcomstore import airflow_env
-from xcomstore.api import StoredObject, XComStore
-from xcomstore.settings import Settings
-from xcomstore.store import fsspec_filesystem
+from xcomstore.airflow import environment
+from xcomstore.core.settings import Settings
+from xcomstore.core.store import XComStore
+from xcomstore.storage.headers import StoredObject
+from xcomstore.storage.location import fsspec_filesystem
 
 
 def open_store(path: str | None = None, **options: str) -> XComStore:
@@ -24,15 +25,15 @@ def open_store(path: str | None = None, **options: str) -> XComStore:
     JSON values decode through its serde; without it, fsspec reads credentials from the
     environment and JSON values come back as stored.
     """
-    with_airflow = airflow_env.airflow_available()
-    raw = airflow_env.read_config() if with_airflow else airflow_env.read_env_config()
+    with_airflow = environment.airflow_available()
+    raw = environment.read_config() if with_airflow else environment.read_env_config()
     raw.update(options)
     if path is not None:
         raw["path"] = path
     settings = Settings.from_mapping(raw, source="the configuration")
     if with_airflow:
         return XComStore.from_settings(
-            settings, opener=airflow_env.airflow_filesystem, json_codec=airflow_env.serde_codec()
+            settings, opener=environment.airflow_filesystem, json_codec=environment.serde_codec()
         )
     return XComStore.from_settings(settings, opener=fsspec_filesystem)
 

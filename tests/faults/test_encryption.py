@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from tests.lifecycle.stores import Place, RawObjects, make_store, origin, run_cli, same
 
-from xcomstore.api import XComStore
-from xcomstore.encryption import MissingKeyError
+from xcomstore.core.store import XComStore
 from xcomstore.errors import CorruptObjectError
+from xcomstore.format.encryption import MissingKeyError
 
 OLD, NEW = "k2025", "k2026"
 OLD_KEY = base64.b64encode(bytes(range(32))).decode()

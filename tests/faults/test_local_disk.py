@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tests.lifecycle.stores import make_store, origin
 
-from xcomstore.api import XComStore
+from xcomstore.core.store import XComStore
 from xcomstore.errors import StoreUnavailableError
 
 PAGE = 4096

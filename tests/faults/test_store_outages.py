@@ -16,7 +16,7 @@ from tests.faults.proxy import TcpProxy
 from tests.lifecycle.stores import RawObjects, make_store, origin, s3_opener
 from tests.servers.s3 import S3Server
 
-from xcomstore.api import FilesystemOpener, XComStore
+from xcomstore.core.store import FilesystemOpener, XComStore
 from xcomstore.errors import StoreUnavailableError, XComStoreError
 
 pytestmark = pytest.mark.s3

@@ -41,7 +41,7 @@ def test_invalid_setting_fails_clearly(all_targets: Any, name: str) -> None:
 def test_the_store_is_rebuilt_only_when_the_settings_change(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small values must not pay for reading the configuration on every push and pull."""
     monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH", "file:///tmp/xcomstore-settings-a")
-    from xcomstore import backend
+    from xcomstore.airflow import backend
 
     first = backend.current_store()
     assert backend.current_store() is first

@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 from tests.servers.s3 import S3Server
 
-from xcomstore import cli, objectformat
-from xcomstore.api import FilesystemOpener, XComStore
-from xcomstore.objectformat import Origin
-from xcomstore.settings import Settings
-from xcomstore.store import RetryPolicy, fsspec_filesystem, split_url
+from xcomstore import cli
+from xcomstore.core.settings import Settings
+from xcomstore.core.store import FilesystemOpener, XComStore
+from xcomstore.format import container
+from xcomstore.identity import Origin
+from xcomstore.storage.location import fsspec_filesystem, without_connection
+from xcomstore.storage.retry import RetryPolicy
 
 #: botocore settings that make a dead or stalled server fail fast instead of after minutes.
 BOTO_CONFIG: dict[str, Any] = {"connect_timeout": 1, "read_timeout": 2, "retries": {"max_attempts": 1}}
@@ -36,7 +38,7 @@ def s3_opener(
     config = {**BOTO_CONFIG, **({"read_timeout": read_timeout} if read_timeout else {})}
 
     def open_url(url: str) -> tuple[Any, str]:
-        plain, _ = split_url(url)
+        plain = without_connection(url)
         if not plain.startswith("s3://"):
             fs, root = fsspec_filesystem(url)
             return fs, root
@@ -64,7 +66,7 @@ def make_store(
 def origin(
     key: str = "return_value", task: str = "task", dag: str = "lifecycle", map_index: int = -1
 ) -> Origin:
-    return Origin(dag, RUN_ID, task, map_index, key)
+    return Origin(dag_id=dag, run_id=RUN_ID, task_id=task, map_index=map_index, key=key)
 
 
 def same(back: Any, value: Any) -> bool:
@@ -151,8 +153,8 @@ class RawObjects:
 
 # -- damage ----------------------------------------------------------------------------------
 def payload_span(data: bytes) -> tuple[int, int]:
-    start = objectformat.PREFIX_SIZE + objectformat.parse_prefix(data[: objectformat.PREFIX_SIZE])
-    return start, len(data) - objectformat.SEAL_SIZE
+    start = container.PREFIX_SIZE + container.parse_prefix(data[: container.PREFIX_SIZE])
+    return start, len(data) - container.SEAL_SIZE
 
 
 def flip_payload_byte(data: bytes) -> bytes:
@@ -167,8 +169,8 @@ def truncate(data: bytes) -> bytes:
 
 def future_version(data: bytes) -> bytes:
     """The same object, claiming a format version newer than this xcomstore reads."""
-    version = struct.pack(">H", objectformat.FORMAT_VERSION + 1)
-    return data[: len(objectformat.MAGIC)] + version + data[len(objectformat.MAGIC) + 2 :]
+    version = struct.pack(">H", container.FORMAT_VERSION + 1)
+    return data[: len(container.MAGIC)] + version + data[len(container.MAGIC) + 2 :]
 
 
 # -- the CLI ---------------------------------------------------------------------------------

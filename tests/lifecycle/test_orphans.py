@@ -20,7 +20,7 @@ import pytest
 from tests.lifecycle.airflow_run import DAG_ID, SharedAirflow
 from tests.lifecycle.stores import RawObjects, make_store, origin, run_cli
 
-from xcomstore.objectformat import Origin
+from xcomstore.identity import Origin
 
 if TYPE_CHECKING:
     from tests.integration.harness import RunResult
@@ -68,7 +68,7 @@ def make_orphans(airflow: SharedAirflow, store: str, raw: RawObjects) -> Orphans
         assert run.state == "success", run.describe()
     assert airflow.process.snapshot(cleaned).xcoms == [], "db clean left xcom rows of the older run"
     assert len(airflow.process.snapshot(live).references()) == 3
-    late = Origin(DAG_ID, live.run_id, "produce", -1, "late")
+    late = Origin(dag_id=DAG_ID, run_id=live.run_id, task_id="produce", map_index=-1, key="late")
     in_flight = make_store([store]).push({"pushed": "but no row yet"}, late)["uri"]
     orphans = objects_of(deleted) | objects_of(cleaned)
     assert len(orphans) == 6
@@ -187,7 +187,9 @@ def test_gc_through_the_rest_api(
         )
         for task, index, key in [("t", -1, "a"), ("t", -1, "b"), ("m", 0, "k"), ("m", 1, "k")]
     }
-    gone_run = store.push({"v": 0}, Origin("lifecycle", "manual__deleted", "t", -1, "a"))
+    gone_run = store.push(
+        {"v": 0}, Origin(dag_id="lifecycle", run_id="manual__deleted", task_id="t", map_index=-1, key="a")
+    )
     fillers = [entry(f"filler_{i}", "return_value") for i in range(150)]  # live rows land on page 2
     api.entries[("lifecycle", RUN)] = [*fillers, entry("t", "a"), entry("m", "k", 1)]
     orphans = {pushed[("t", -1, "b")]["uri"], pushed[("m", 0, "k")]["uri"], gone_run["uri"]}

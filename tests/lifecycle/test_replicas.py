@@ -26,11 +26,11 @@ from tests.lifecycle.stores import (
 )
 from tests.servers.s3 import S3Server
 
-from xcomstore import layout
-from xcomstore.airflow_env import airflow_filesystem
-from xcomstore.api import FilesystemOpener
+from xcomstore.airflow.environment import airflow_filesystem
+from xcomstore.core import layout
+from xcomstore.core.store import FilesystemOpener
 from xcomstore.errors import StoreUnavailableError
-from xcomstore.repair import repair
+from xcomstore.ops.repair import repair
 
 pytestmark = pytest.mark.s3
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from tests.lifecycle.stores import Place, RawObjects, future_version, make_store, origin, run_cli
 
-from xcomstore.api import XComStore
-from xcomstore.gc import collect
-from xcomstore.objectformat import Origin
+from xcomstore.core.store import XComStore
+from xcomstore.identity import Origin
+from xcomstore.ops.gc import collect
 
 HOUR, DAY = 3600.0, 86400.0
 RULES = "key=scratch_*:1d; dag_id=keep_*:never"

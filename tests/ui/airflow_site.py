@@ -154,9 +154,11 @@ def _install_plugin(folder: Path) -> None:
     """Until the package declares its `airflow.plugins` entry point, load it from the plugins
     folder; with the entry point installed, that would register it twice."""
     folder.mkdir(parents=True, exist_ok=True)
-    if not any(ep.value.startswith("xcomstore.plugin") for ep in entry_points(group="airflow.plugins")):
+    if not any(
+        ep.value.startswith("xcomstore.airflow.plugin") for ep in entry_points(group="airflow.plugins")
+    ):
         (folder / "xcomstore_ui.py").write_text(
-            "from xcomstore.plugin import XComStorePlugin  # noqa: F401\n"
+            "from xcomstore.airflow.plugin import XComStorePlugin  # noqa: F401\n"
         )
 
 

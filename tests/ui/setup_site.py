@@ -129,12 +129,14 @@ def _run_date(run_id: str) -> Any:
 
 def write_store() -> list[dict[str, Any]]:
     from xcomstore.client import open_store
-    from xcomstore.objectformat import Origin
+    from xcomstore.identity import Origin
 
     store = open_store()
     written = []
     for dag_id, run_id, task_id, map_index, key, value in values():
-        stored = store.push(value, Origin(dag_id, run_id, task_id, map_index, key))
+        stored = store.push(
+            value, Origin(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)
+        )
         written.append(
             {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "key": key, "uri": stored.get("uri")}
         )

@@ -13,13 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xcomstore import layout
-from xcomstore.api import XComStore
-from xcomstore.objectformat import Origin
-from xcomstore.plugin import views
-from xcomstore.plugin.download import UnknownFormatError, download
-from xcomstore.plugin.source import StoreBrowser
-from xcomstore.settings import Settings
+from xcomstore.airflow.plugin import views
+from xcomstore.airflow.plugin.source import StoreBrowser
+from xcomstore.core import layout
+from xcomstore.core.settings import Settings
+from xcomstore.core.store import XComStore
+from xcomstore.identity import Origin
+from xcomstore.ops.export import UnknownFormatError, download
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def store(tmp_path: Path) -> XComStore:
 def _push(
     store: XComStore, value: object, dag: str = "dag", run: str = "run", task: str = "t", key: str = "k"
 ) -> str:
-    ref = store.push(value, Origin(dag, run, task, -1, key))
+    ref = store.push(value, Origin(dag_id=dag, run_id=run, task_id=task, map_index=-1, key=key))
     return str(ref["uri"])
 
 
@@ -54,7 +54,9 @@ def test_listings_keep_to_their_dag_and_run(store: XComStore) -> None:
 def test_long_names_come_from_the_headers(store: XComStore) -> None:
     dag, run = "d" * 200, "manual__" + "r" * 300
     _push(store, [1, 2, 3], dag=dag, run=run)
-    assert "~" in layout.object_path(Origin(dag, run, "t", -1, "k"))  # the path shortens both
+    assert "~" in layout.object_path(
+        Origin(dag_id=dag, run_id=run, task_id="t", map_index=-1, key="k")
+    )  # the path shortens both
     browser = StoreBrowser(store)
     assert browser.dag_ids() == [dag]
     assert [r.run_id for r in browser.runs(dag)] == [run]
@@ -73,7 +75,9 @@ def test_an_object_naming_another_xcom_is_shown_unreadable(store: XComStore, tmp
 
 
 def test_uri_is_computed_from_the_origin(store: XComStore) -> None:
-    uri = StoreBrowser(store).uri(Origin("dag", "../x", "t", -1, "k/../../y"))
+    uri = StoreBrowser(store).uri(
+        Origin(dag_id="dag", run_id="../x", task_id="t", map_index=-1, key="k/../../y")
+    )
     assert store.location.relative(uri).split("/")[1:] == ["%2E.%2Fx", "t", "-1", "k%2F..%2F..%2Fy.xcs"]
 
 

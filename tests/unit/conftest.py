@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from xcomstore.api import XComStore
-from xcomstore.objectformat import Origin
-from xcomstore.settings import Settings
-from xcomstore.store import RetryPolicy
+from xcomstore.core.settings import Settings
+from xcomstore.core.store import XComStore
+from xcomstore.identity import Origin
+from xcomstore.storage.retry import RetryPolicy
 
 #: Retries without real waiting, so that tests of failures stay fast.
 FAST_RETRY = RetryPolicy(retries=2, timeout=10.0, first_wait=0.0001)

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from xcomstore import compression
 from xcomstore.errors import ConfigError
+from xcomstore.format import compression
 
 # Compressible text followed by incompressible noise, so every codec does real work.
 SAMPLE = b"xcomstore " * 3000 + os.urandom(20_000)

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from xcomstore.errors import ForgedReferenceError
-from xcomstore.layout import (
+from xcomstore.core.layout import (
     EMPTY,
     MAX_SEGMENT,
     SUFFIX,
@@ -21,7 +20,8 @@ from xcomstore.layout import (
     origin_of,
     run_prefix,
 )
-from xcomstore.objectformat import Origin
+from xcomstore.errors import ForgedReferenceError
+from xcomstore.identity import Origin
 
 FUZZ = settings(
     max_examples=200,
@@ -161,7 +161,7 @@ def test_shortened_head_cut_inside_a_character(width: int, char: str) -> None:
     decoded = decode_segment(segment)
     assert decoded.startswith("x" * width)
     assert decoded.endswith("…")
-    origin = origin_of(object_path(Origin("dag", "run", "task", 1, text)))
+    origin = origin_of(object_path(Origin(dag_id="dag", run_id="run", task_id="task", map_index=1, key=text)))
     assert origin.key == decoded
 
 
@@ -199,10 +199,16 @@ def test_object_paths_are_distinct(first: Origin, second: Origin) -> None:
 @pytest.mark.parametrize(
     "origin",
     [
-        Origin("dag", "run", "task", -1, "return_value"),
-        Origin("my.dag", "manual__2024-05-01T12:00:00+00:00", "group.task", 12, "key with space"),
-        Origin("", "", "", 0, ""),
-        Origin("../..", "/etc", "~root", 3, ".ssh"),
+        Origin(dag_id="dag", run_id="run", task_id="task", map_index=-1, key="return_value"),
+        Origin(
+            dag_id="my.dag",
+            run_id="manual__2024-05-01T12:00:00+00:00",
+            task_id="group.task",
+            map_index=12,
+            key="key with space",
+        ),
+        Origin(dag_id="", run_id="", task_id="", map_index=0, key=""),
+        Origin(dag_id="../..", run_id="/etc", task_id="~root", map_index=3, key=".ssh"),
     ],
 )
 def test_object_path_round_trip(origin: Origin) -> None:
@@ -210,12 +216,20 @@ def test_object_path_round_trip(origin: Origin) -> None:
 
 
 def test_object_path_example() -> None:
-    path = object_path(Origin("dag", "scheduled__2024-05-01T00:00:00+00:00", "task", -1, "return_value"))
+    path = object_path(
+        Origin(
+            dag_id="dag",
+            run_id="scheduled__2024-05-01T00:00:00+00:00",
+            task_id="task",
+            map_index=-1,
+            key="return_value",
+        )
+    )
     assert path == "dag/scheduled__2024-05-01T00%3A00%3A00%2B00%3A00/task/-1/return_value.xcs"
 
 
 def test_run_prefix_is_a_prefix_of_object_paths() -> None:
-    origin = Origin("d/ag", "r.un", "task", 2, "k")
+    origin = Origin(dag_id="d/ag", run_id="r.un", task_id="task", map_index=2, key="k")
     assert object_path(origin).startswith(run_prefix("d/ag") + "/")
     assert object_path(origin).startswith(run_prefix("d/ag", "r.un") + "/")
     assert run_prefix("d/ag") == "d%2Fag"

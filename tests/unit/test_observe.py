@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from xcomstore.airflow_env import StatsObserver
-from xcomstore.api import XComStore
+from xcomstore.airflow.environment import StatsObserver
+from xcomstore.core.settings import Settings
+from xcomstore.core.store import XComStore
 from xcomstore.errors import ObjectNotFoundError
-from xcomstore.objectformat import Origin
-from xcomstore.settings import Settings
+from xcomstore.identity import Origin
 
 
 class FakeStats:
@@ -39,7 +39,7 @@ def stats_store(tmp_path: Any) -> tuple[XComStore, FakeStats]:
 
 def test_metrics_for_inline_offloaded_read_and_errors(stats_store: tuple[XComStore, FakeStats]) -> None:
     store, stats = stats_store
-    origin = Origin("dag", "run", "task", -1, "key")
+    origin = Origin(dag_id="dag", run_id="run", task_id="task", map_index=-1, key="key")
     store.push({"a": 1}, origin)
     stored = store.push(b"x" * 1000, origin)
     store.pull(stored)
@@ -63,8 +63,10 @@ def test_metrics_for_inline_offloaded_read_and_errors(stats_store: tuple[XComSto
 def test_one_log_line_per_offloaded_value(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
     store = XComStore.from_settings(Settings.from_mapping({"path": f"file://{tmp_path}", "threshold": "100"}))
     with caplog.at_level(logging.INFO, logger="xcomstore"):
-        store.push({"a": 1}, Origin("dag", "run", "task", -1, "small"))
-        stored = store.push(b"x" * 1000, Origin("dag", "run", "task", -1, "big"))
+        store.push({"a": 1}, Origin(dag_id="dag", run_id="run", task_id="task", map_index=-1, key="small"))
+        stored = store.push(
+            b"x" * 1000, Origin(dag_id="dag", run_id="run", task_id="task", map_index=-1, key="big")
+        )
     lines = [r.getMessage() for r in caplog.records if "offloaded" in r.getMessage()]
     assert len(lines) == 1
     assert "big" in lines[0]

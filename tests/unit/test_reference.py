@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from xcomstore.core.reference import TAG, VERSION, Reference, is_reference
 from xcomstore.errors import ForgedReferenceError
-from xcomstore.reference import TAG, VERSION, Reference, is_reference
 
 FUZZ = settings(
     max_examples=200,

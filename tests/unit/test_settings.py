@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
+from xcomstore.core.settings import AIRFLOW_INTERNAL_KEYS, OPTIONS, Settings, parse_size
 from xcomstore.errors import ConfigError
-from xcomstore.settings import AIRFLOW_INTERNAL_KEYS, OPTIONS, Settings, parse_size
 
 PATH = "file:///var/lib/xcom"
 SECRET = "0123456789abcdef-secret"

@@ -15,7 +15,8 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from xcomstore.errors import ForgedReferenceError, ObjectNotFoundError, StoreUnavailableError, XComStoreError
-from xcomstore.store import Location, ObjectInfo, RetryPolicy, fsspec_filesystem, split_url
+from xcomstore.storage.location import Location, ObjectInfo, fsspec_filesystem, without_connection
+from xcomstore.storage.retry import RetryPolicy
 
 OBJECT = "dag/run/task/-1/return_value.xcs"
 DATA = bytes(range(256)) * 64  # 16 KiB
@@ -421,7 +422,7 @@ def test_retry_stops_at_timeout() -> None:
 
 def test_retry_waits_grow(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("xcomstore.store.time.sleep", waits.append)
+    monkeypatch.setattr("xcomstore.storage.retry.time.sleep", waits.append)
     policy = RetryPolicy(retries=3, timeout=1000.0, first_wait=1.0)
     operation, _ = failing(*itertools.repeat(OSError("down"), 3))
     assert policy.run("op", operation) == "done"
@@ -432,17 +433,17 @@ def test_retry_waits_grow(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- URLs ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("url", "plain", "conn"),
+    ("url", "plain"),
     [
-        ("s3://aws_default@bucket/xcom", "s3://bucket/xcom", "aws_default"),
-        ("s3://bucket/xcom", "s3://bucket/xcom", None),
-        ("gs://@bucket/x", "gs://bucket/x", None),
-        ("file:///var/lib/xcom", "file:///var/lib/xcom", None),
-        ("abfs://conn@container/x", "abfs://container/x", "conn"),
+        ("s3://aws_default@bucket/xcom", "s3://bucket/xcom"),
+        ("s3://bucket/xcom", "s3://bucket/xcom"),
+        ("gs://@bucket/x", "gs://bucket/x"),
+        ("file:///var/lib/xcom", "file:///var/lib/xcom"),
+        ("abfs://conn@container/x", "abfs://container/x"),
     ],
 )
-def test_split_url(url: str, plain: str, conn: str | None) -> None:
-    assert split_url(url) == (plain, conn)
+def test_without_connection(url: str, plain: str) -> None:
+    assert without_connection(url) == plain
 
 
 def test_location_keeps_the_configured_url(tmp_path: Path) -> None:

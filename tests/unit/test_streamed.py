@@ -11,7 +11,7 @@ import fsspec
 import pytest
 from fsspec.implementations.dirfs import DirFileSystem
 
-from xcomstore.streamed import open_streamed
+from xcomstore.storage.streamed import open_streamed
 
 BODY = b"01234" + b"56789" * 1000
 

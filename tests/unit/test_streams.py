@@ -10,7 +10,8 @@ import pytest
 from blake3 import blake3
 
 from xcomstore.errors import ObjectFormatError, RejectedValueError
-from xcomstore.streams import CountingWriter, HashingReader, HashingWriter, TeeWriter
+from xcomstore.format.streams import CountingWriter, HashingReader, HashingWriter
+from xcomstore.storage.replicas import TeeWriter
 
 DATA = bytes(range(256)) * 40
 

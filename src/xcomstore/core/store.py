@@ -1,0 +1,476 @@
+"""XComStore: put a value and get a reference, get a value back from a reference.
+
+Plain Python with no Airflow metadata DB: the Airflow backend, the CLI and tests all use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, TypeVar
+
+from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
+from xcomstore.core import layout, policy, retention, signing
+from xcomstore.core.observe import Observer
+from xcomstore.core.reference import Reference, is_reference
+from xcomstore.core.settings import Settings
+from xcomstore.errors import (
+    CorruptObjectError,
+    ForgedReferenceError,
+    ObjectFormatError,
+    ObjectNotFoundError,
+    RejectedValueError,
+    StoreUnavailableError,
+    XComStoreError,
+)
+from xcomstore.format import checksum, compression, container
+from xcomstore.format.container import OpenObject, Seal
+from xcomstore.format.header import Header
+from xcomstore.format.streams import CountingWriter
+from xcomstore.identity import Origin, Wanted
+from xcomstore.storage.headers import StoredObject, describe, read_header
+from xcomstore.storage.location import Location, PendingWrite, fsspec_filesystem
+from xcomstore.storage.replicas import TeeWriter
+from xcomstore.storage.retry import RetryPolicy, is_store_error
+
+log = logging.getLogger("xcomstore")
+#: Resolves a configured URL to (fsspec filesystem, root path); see storage.location.fsspec_filesystem.
+FilesystemOpener = Callable[[str], tuple[Any, str]]
+_LIBRARIES = ("pyarrow", "numpy", "pandas", "polars")
+T = TypeVar("T")
+# A copy that fails with one of these is skipped in favour of the next location's copy.
+_FAIL_OVER = (ObjectNotFoundError, ObjectFormatError, StoreUnavailableError)
+
+
+@dataclass(frozen=True)
+class _Written:
+    seal: Seal
+    total: int  # bytes of the whole object
+    size: int  # payload bytes before compression
+    uris: tuple[str, ...]  # the copies that exist
+
+
+class XComStore:
+    """Decides inline or offloaded, and moves values between Python and the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        locations: tuple[Location, ...] | Callable[[], tuple[Location, ...]],
+        codecs: CodecRegistry,
+        observer: Observer | None = None,
+    ) -> None:
+        self.settings = settings
+        self._locations = locations
+        self.codecs = codecs
+        self.observer = observer or Observer()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        opener: FilesystemOpener = fsspec_filesystem,
+        json_codec: JsonCodec | None = None,
+        observer: Observer | None = None,
+    ) -> XComStore:
+        retry = RetryPolicy(settings.retries, settings.retry_timeout)
+
+        def open_locations() -> tuple[Location, ...]:
+            return tuple(Location(url, *opener(url), retry) for url in settings.paths)
+
+        return cls(settings, open_locations, CodecRegistry(json_codec or JsonCodec()), observer)
+
+    @property
+    def locations(self) -> tuple[Location, ...]:
+        """The configured locations, opened on first use: inline values never need them, and
+        opening a filesystem can be costly (Airflow loads its providers' filesystems)."""
+        if callable(self._locations):
+            self._locations = self._locations()
+        return self._locations
+
+    @property
+    def location(self) -> Location:
+        """The primary location: written first, read first, listed by default."""
+        return self.locations[0]
+
+    def locate(self, uri: str) -> tuple[Location, str]:
+        """The configured location holding `uri`, and the object path inside it.
+
+        A URI outside every configured location, or one that is not a path xcomstore writes,
+        raises ForgedReferenceError: such a reference is never followed.
+        """
+        for location in self.locations:
+            if uri.startswith(location.url + "/"):
+                return location, layout.check_relative_path(location.relative(uri))
+        configured = ", ".join(loc.url for loc in self.locations)
+        raise ForgedReferenceError(f"{uri!r} is not inside the configured location(s) {configured}")
+
+    # -- push ------------------------------------------------------------------------------
+    def push(self, value: Any, origin: Origin) -> Any:
+        """What to keep in the metadata DB for `value`: itself as JSON, or a reference.
+
+        Checks the allowed types and the size limit first: a rejected value stores nothing.
+        """
+        json_codec = self.codecs.json
+        if origin.key in self.settings.inline_keys:
+            return self._inline_key(value, origin)
+        binary = self.codecs.binary_for(value)
+        codec = binary or json_codec
+        described = codec.describe(value)
+        policy.check_type(self.settings, origin, codec.name, described.type_name)
+        if binary is not None:
+            hint = binary.size_hint(value)
+            policy.check_size(self.settings, origin, hint)
+            if hint <= self.settings.threshold:
+                with contextlib.suppress(TypeError):  # Airflow cannot store it as JSON at all
+                    jsonable, data = json_codec.dumps(value)
+                    if len(data) <= self.settings.threshold:
+                        self.observer.inline(origin, len(data))
+                        return jsonable
+            return self._reference(self.offload(value, binary, described, origin))
+        jsonable, data = self._dumps(value, origin)
+        policy.check_size(self.settings, origin, len(data))
+        # A small value that looks like a reference is offloaded, so it is never misread.
+        if len(data) <= self.settings.threshold and not is_reference(jsonable):
+            self.observer.inline(origin, len(data))
+            return jsonable
+        return self._reference(self.offload(data, json_codec, described, origin))
+
+    def _dumps(self, value: Any, origin: Origin) -> tuple[Any, bytes]:
+        """The value's JSON form; a value nothing can store is rejected, naming the XCom."""
+        try:
+            return self.codecs.json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise RejectedValueError(
+                f"XCom {origin.key!r} of task {origin.task_id!r}: cannot store a {type(value).__module__}."
+                f"{type(value).__qualname__}: {exc}. Nothing was stored."
+            ) from exc
+
+    def _inline_key(self, value: Any, origin: Origin) -> Any:
+        """Keys Airflow reads from the DB itself stay inline; they can't hold a reference lookalike."""
+        jsonable = self.codecs.json.to_json_form(value)
+        if is_reference(jsonable):
+            raise RejectedValueError(
+                f"XCom {origin.key!r} must stay in the metadata DB, but its value looks like an "
+                "xcomstore reference and would be misread. Nothing was stored."
+            )
+        return jsonable
+
+    def _reference(self, ref: Reference) -> dict[str, Any]:
+        """The reference as kept in the DB: JSON, signed when signing keys are set."""
+        return signing.sign(ref.to_json(), self.settings.signing_keys)
+
+    def _parse(self, stored: Any) -> Reference:
+        """A stored reference, checked for shape and (with signing keys) for its signature."""
+        ref = Reference.from_json(stored)
+        signing.check(stored, self.settings.signing_keys)
+        return ref
+
+    def offload(self, payload: Any, codec: Codec, described: Description, origin: Origin) -> Reference:
+        """Write one object for `origin` to every location; the reference comes once enough exist."""
+        relpath = layout.object_path(origin)
+        header = self._header(codec, described, origin)
+        started = time.perf_counter()
+        what = f"write {self.location.uri(relpath)}"
+        with self._reported("write", origin, self.location.uri(relpath)):
+            written = self.location.retry.run(
+                what,
+                lambda: _within(
+                    what,
+                    self.settings.write_timeout,
+                    lambda abandoned: self._write(relpath, header, codec, payload, abandoned),
+                ),
+            )
+        ref = Reference(
+            uri=written.uris[0],
+            type_name=described.type_name,
+            summary=described.summary,
+            codec=codec.name,
+            compression=self.settings.compression,
+            size=written.size,
+            stored_bytes=written.total,
+            checksum=checksum.label(header.checksum, written.seal.digest),
+            replicas=written.uris[1:],
+            expires=header.expires,
+        )
+        self.observer.stored(origin, ref, time.perf_counter() - started)
+        return ref
+
+    def _header(self, codec: Codec, described: Description, origin: Origin) -> Header:
+        settings = self.settings
+        native = settings.compression in codec.native_compression
+        created = datetime.now(timezone.utc)
+        expires = retention.expiry(origin, created, settings.retention, settings.retention_rules)
+        return Header(
+            codec=codec.name,
+            # A codec that compresses natively gets an uncompressed stream, and says so in meta.
+            compression="none" if native else settings.compression,
+            type_name=described.type_name,
+            summary=described.summary,
+            origin=origin,
+            created=_iso(created),
+            expires=_iso(expires) if expires else None,
+            meta={**described.meta, **({"compression": settings.compression} if native else {})},
+            producer=_producer(),
+            encryption=settings.encryption.new_params() if settings.encryption else None,
+            checksum=settings.checksum,
+        )
+
+    def _write(
+        self, relpath: str, header: Header, codec: Codec, payload: Any, abandoned: threading.Event
+    ) -> _Written:
+        pending, failed = self._begin_writes(relpath)
+        tee = TeeWriter([p.stream for p in pending], self._required()) if len(pending) > 1 else None
+        sink = tee if tee is not None else pending[0].stream
+        native = "compression" in header.meta  # the codec compresses, the stream does not
+        sizes: list[int] = []
+
+        def encode(stream: BinaryIO) -> None:
+            counter = CountingWriter(stream, self.settings.max_size)
+            own = codec.encode(payload, counter, self.settings.compression if native else "none")  # type: ignore[arg-type]
+            sizes.append(counter.count if own is None else own)
+
+        try:
+            seal = container.write_object(
+                sink,  # type: ignore[arg-type]
+                header,
+                encode,
+                level=self.settings.compression_level,
+                keyring=self.settings.encryption,
+            )
+        except BaseException:
+            for p in pending:
+                p.abort()
+            raise
+        if abandoned.is_set():  # the caller gave up on this attempt: publish nothing
+            for p in pending:
+                p.abort()
+            raise TimeoutError("write abandoned after its time limit")
+        uris = self._commit(pending, set(tee.failures) if tee else set(), failed)
+        total = container.PREFIX_SIZE + len(header.to_bytes()) + seal.length + container.SEAL_SIZE
+        return _Written(seal, total, sizes[0], uris)
+
+    def _required(self) -> int:
+        return self.settings.required_copies or len(self.locations)
+
+    def _begin_writes(self, relpath: str) -> tuple[list[PendingWrite], list[str]]:
+        pending, failed = [], []
+        for location in self.locations:
+            try:
+                pending.append(location.begin_write(relpath))
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
+                failed.append(f"{location.url}: {type(exc).__name__}: {exc}")
+        if len(pending) < self._required():
+            for p in pending:
+                p.abort()
+            raise OSError("cannot open enough copies for writing: " + "; ".join(failed))
+        return pending, failed
+
+    def _commit(self, pending: list[PendingWrite], dropped: set[int], failed: list[str]) -> tuple[str, ...]:
+        done: list[PendingWrite] = []
+        for index, write in enumerate(pending):
+            if index in dropped:
+                write.abort()
+                failed.append(f"{write.location.url}: write failed")
+                continue
+            try:
+                write.commit()
+                done.append(write)
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
+                failed.append(f"{write.location.url}: {type(exc).__name__}: {exc}")
+        if len(done) < self._required():
+            for write in done:  # not enough copies: don't leave some behind without a reference
+                write.location.delete(write.relpath)
+            raise OSError("too few copies written: " + "; ".join(failed))
+        for reason in failed:
+            log.warning("xcomstore: a copy was not written (restore it with `xcomstore repair`): %s", reason)
+            self.observer.failed("replica write", OSError(reason))
+        return tuple(w.location.uri(w.relpath) for w in done)
+
+    # -- pull ------------------------------------------------------------------------------
+    def pull(self, stored: Any, wanted: Wanted | None = None) -> Any:
+        """The value for what the metadata DB holds: a reference is read, JSON is decoded.
+
+        `wanted` names the XCom being read, when the caller knows it: errors then name it, and
+        a reference that belongs to another XCom (copied from another row) is refused.
+        """
+        if not is_reference(stored):
+            return self.codecs.json.from_json_form(stored)
+        with self._reported("read", wanted or "", str(stored.get("uri"))):
+            ref = self._parse(stored)
+        return self.read_reference(ref, wanted)
+
+    def read_reference(self, ref: Reference, wanted: Wanted | None = None) -> Any:
+        """Read the value, trying each copy in order; every copy must check out against `ref`."""
+        started = time.perf_counter()
+        with self._reported("read", wanted or "", ref.uri):
+            targets = [self.locate(uri) for uri in ref.uris]  # refuse a forged copy up front
+            if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
+                raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
+        origin = layout.origin_of(targets[0][1])
+        with self._reported("read", origin, ref.uri):
+            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.checksum))
+        self.observer.loaded(ref, time.perf_counter() - started)
+        return value
+
+    def read(self, uri: str) -> Any:
+        """Read a value by its URI alone, with no metadata DB: the object's header suffices."""
+        with self._reported("read", "", uri):
+            location, relpath = self.locate(uri)
+        with self._reported("read", layout.origin_of(relpath), uri):
+            return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel, None))
+
+    def _first_good(self, targets: list[tuple[Location, str]], read: Callable[[Location, str], Any]) -> Any:
+        errors: list[tuple[str, XComStoreError]] = []
+        for location, relpath in targets:
+            uri = location.uri(relpath)
+            try:
+                return location.retry.run(f"read {uri}", lambda: read(location, relpath))  # noqa: B023
+            except _FAIL_OVER as exc:
+                errors.append((uri, exc))
+                if len(targets) > 1:
+                    self.observer.failed("read copy", type(exc)(f"{uri}: {exc}; trying the next copy"))
+        if len(errors) == 1:
+            raise errors[0][1]
+        summary = "; ".join(f"{uri}: {exc}" for uri, exc in errors)
+        raise type(errors[0][1])(f"no copy could be read: {summary}")
+
+    def _decode(self, location: Location, relpath: str, expected_checksum: str | None) -> Any:
+        with location.reader(relpath) as (stream, size):
+            obj = self._open(relpath, stream, size, expected_checksum)
+            codec = self.codecs.by_name(obj.header.codec)
+            return container.decode_payload(
+                obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption
+            )
+
+    def _open(self, relpath: str, stream: BinaryIO, size: int, expected_checksum: str | None) -> OpenObject:
+        obj = container.open_object(stream, size, expected_checksum)
+        if layout.object_path(obj.header.origin) != relpath:
+            raise CorruptObjectError(f"the object's header says it holds XCom {obj.header.origin}")
+        return obj
+
+    # -- delete, inspect -------------------------------------------------------------------
+    def purge(self, stored: Any, wanted: Wanted | None = None) -> bool:
+        """Delete every copy behind a stored reference; False if `stored` is not a reference.
+
+        With `wanted` (the XCom being deleted), a reference to another XCom's object is refused.
+        """
+        if not is_reference(stored):
+            return False
+        ref = self._parse(stored)
+        targets = [self.locate(uri) for uri in ref.uris]
+        if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
+            raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
+        deleted = [location.delete(relpath) for location, relpath in targets]
+        return any(deleted)
+
+    def verify(self, uri: str) -> Header:
+        """Check an object's format, origin and checksum without decoding it."""
+        location, relpath = self.locate(uri)
+        with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
+            obj = self._open(relpath, stream, size, None)
+            container.verify_payload(obj, self.settings.encryption)
+            return obj.header
+
+    @contextlib.contextmanager
+    def open_payload(self, uri: str) -> Iterator[tuple[Header, BinaryIO]]:
+        """The header and the decompressed payload stream, unverified: for previews that read
+        only the start of a large value. Use read() to get a whole, verified value."""
+        location, relpath = self.locate(uri)
+        with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
+            obj = self._open(relpath, stream, size, None)
+            plain, _ = container.plaintext_stream(obj, self.settings.encryption)
+            try:
+                yield obj.header, compression.decompressing_reader(obj.header.compression, plain)
+            finally:
+                plain.close()  # a preview reads part of the payload: stop its hashing thread
+
+    def head(self, uri: str) -> Header:
+        """An object's header, read from its first bytes only."""
+        location, relpath = self.locate(uri)
+        with _about(layout.origin_of(relpath), uri):
+            return read_header(location, relpath)
+
+    def list(
+        self, dag_id: str | None = None, run_id: str | None = None, *, location: Location | None = None
+    ) -> Iterator[StoredObject]:
+        """Every object in a location (the primary by default), or of one DAG or run, with its header."""
+        where = location or self.location
+        prefix = layout.run_prefix(dag_id, run_id) if dag_id else ""
+        for info in where.list(prefix):
+            yield describe(where, info)
+
+    @contextlib.contextmanager
+    def _reported(self, operation: str, origin: Origin | Wanted | str, uri: str) -> Iterator[None]:
+        """Name the XCom and URI in any error, and tell the observer about it."""
+        try:
+            with _about(origin, uri):
+                yield
+        except XComStoreError as exc:
+            self.observer.failed(operation, exc)
+            raise
+
+
+def _within(what: str, seconds: float, attempt: Callable[[threading.Event], T]) -> T:
+    """Run one attempt on a worker thread and give up on it after `seconds`.
+
+    A stalled connection can block a client library forever (e.g. an upload waiting for a
+    '100 Continue' that never comes). The abandoned attempt is told so, and aborts instead of
+    publishing anything if it ever wakes up.
+    """
+    abandoned = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = attempt(abandoned)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="xcomstore-write", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        abandoned.set()
+        raise TimeoutError(f"{what} took longer than {seconds:.0f}s ([xcomstore] write_timeout)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _about(origin: Origin | Wanted | str, uri: str) -> Iterator[None]:
+    """Prefix any xcomstore error with the XCom and the URI it concerns."""
+    try:
+        yield
+    except XComStoreError as exc:
+        subject = f"XCom {origin} at {uri}" if origin else uri
+        raise type(exc)(f"{subject}: {exc}") from exc
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _producer() -> dict[str, str]:
+    """Versions that wrote the object: a reader with other versions can tell what to expect."""
+    from xcomstore import __version__
+
+    versions = {"xcomstore": __version__, "python": platform.python_version()}
+    for name in _LIBRARIES:
+        module = sys.modules.get(name)
+        if module is not None and isinstance(getattr(module, "__version__", None), str):
+            versions[name] = module.__version__
+    return versions

@@ -1,0 +1,121 @@
+"""Garbage collection: delete expired objects and orphans, sparing anything younger than a grace period.
+
+Airflow calls the backend's purge only when a task is re-run. Deleting a DAG run, `airflow db
+clean`, and deleting XComs in the UI or REST API drop the rows and leave the objects behind;
+this finds them from the store side, checking each DAG run's XComs in the metadata DB once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from xcomstore.core.store import XComStore
+from xcomstore.ops.liveness import LiveIndex, LiveXComs
+from xcomstore.storage.headers import StoredObject
+
+DEFAULT_GRACE = 3600.0  # seconds: a push in flight writes its object before its row
+
+
+@dataclass
+class GcSummary:
+    dry_run: bool
+    scanned: int = 0
+    spared_young: int = 0
+    removed: dict[str, list[int]] = field(default_factory=dict)  # reason → [objects, bytes]
+    unreadable: list[str] = field(default_factory=list)  # kept: "<uri>: <why>"
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, reason: str, size: int) -> None:
+        entry = self.removed.setdefault(reason, [0, 0])
+        entry[0] += 1
+        entry[1] += size
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "scanned": self.scanned,
+            "spared_young": self.spared_young,
+            "removed": {r: {"objects": n, "bytes": b} for r, (n, b) in self.removed.items()},
+            "unreadable_kept": self.unreadable,
+            "errors": self.errors,
+        }
+
+
+def collect(
+    store: XComStore,
+    index: LiveIndex | None,
+    *,
+    grace: float = DEFAULT_GRACE,
+    dry_run: bool = False,
+    now: float | None = None,
+    progress: Callable[[GcSummary], None] | None = None,
+) -> GcSummary:
+    """Delete (or with dry_run, count) expired objects, and orphans when `index` is given."""
+    summary = GcSummary(dry_run)
+    moment = time.time() if now is None else now
+    runs: dict[tuple[str, str], LiveXComs] = {}
+    for location in store.locations:
+        for obj in store.list(location=location):
+            summary.scanned += 1
+            reason = _reason(obj, index, runs, moment, grace, summary)
+            if reason is not None:
+                _remove(store, obj, reason, dry_run, summary)
+            if progress is not None and summary.scanned % 200 == 0:
+                progress(summary)
+    return summary
+
+
+def _reason(
+    obj: StoredObject,
+    index: LiveIndex | None,
+    runs: dict[tuple[str, str], LiveXComs],
+    now: float,
+    grace: float,
+    summary: GcSummary,
+) -> str | None:
+    """Why `obj` should go, or None to keep it."""
+    born = obj.modified if obj.modified is not None else _created(obj)
+    if born is None or now - born < grace:
+        summary.spared_young += 1
+        return None
+    if obj.header is None:
+        # Unreadable: maybe damaged, maybe from a newer xcomstore, maybe a failed read. Never
+        # delete what cannot be identified; `xcomstore verify` reports it.
+        summary.unreadable.append(f"{obj.uri}: {obj.error}")
+        return None
+    if obj.header.expires and _timestamp(obj.header.expires) <= now:
+        return "expired"
+    if index is None:
+        return None
+    origin = obj.header.origin
+    run = (origin.dag_id, origin.run_id)
+    if run not in runs:
+        runs.clear()  # the store lists run by run: keep one run's XComs in memory at a time
+        runs[run] = index.live(*run)
+    refs = runs[run].get((origin.task_id, origin.map_index, origin.key), frozenset())
+    if refs is None or obj.uri in refs:
+        return None
+    return "orphan"
+
+
+def _remove(store: XComStore, obj: StoredObject, reason: str, dry_run: bool, summary: GcSummary) -> None:
+    if not dry_run:
+        try:
+            location, relpath = store.locate(obj.uri)
+            location.delete(relpath)
+        except Exception as exc:
+            summary.errors.append(f"{obj.uri}: {exc}")
+            return
+    summary.count(reason, obj.size)
+
+
+def _created(obj: StoredObject) -> float | None:
+    return _timestamp(obj.header.created) if obj.header else None
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,85 @@
+"""Repair: make every location hold a verified copy of every object, copying from a good one.
+
+With several locations, a push succeeds once `required_copies` exist; a copy that failed, or
+one that was damaged or deleted later, is restored here from the first location whose copy
+verifies.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from xcomstore.core.store import XComStore
+from xcomstore.errors import XComStoreError
+from xcomstore.format import container
+from xcomstore.format.encryption import Keyring
+from xcomstore.storage.location import Location
+
+
+@dataclass
+class RepairSummary:
+    dry_run: bool
+    checked: int = 0
+    copied: list[dict[str, str]] = field(default_factory=list)  # {"to", "from", "reason"}
+    unrecoverable: list[dict[str, str]] = field(default_factory=list)  # {"object", "reason"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "checked": self.checked,
+            "copied": self.copied,
+            "unrecoverable": self.unrecoverable,
+        }
+
+
+def repair(
+    store: XComStore, *, dry_run: bool = False, progress: Callable[[RepairSummary], None] | None = None
+) -> RepairSummary:
+    summary = RepairSummary(dry_run)
+    paths = sorted({info.relpath for location in store.locations for info in location.list()})
+    for relpath in paths:
+        summary.checked += 1
+        _repair_one(store.locations, relpath, store.settings.encryption, dry_run, summary)
+        if progress is not None and summary.checked % 100 == 0:
+            progress(summary)
+    return summary
+
+
+def _repair_one(
+    locations: tuple[Location, ...], relpath: str, keyring: Keyring, dry_run: bool, summary: RepairSummary
+) -> None:
+    checks = {location: _check(location, relpath, keyring) for location in locations}
+    good = next((loc for loc, (digest, _) in checks.items() if digest is not None), None)
+    if good is None:
+        reasons = "; ".join(f"{loc.url}: {why}" for loc, (_, why) in checks.items())
+        summary.unrecoverable.append({"object": relpath, "reason": reasons})
+        return
+    good_digest = checks[good][0]
+    for location, (digest, why) in checks.items():
+        if digest == good_digest:
+            continue
+        reason = why if digest is None else "differs from the copy in " + good.url
+        if not dry_run:
+            _copy(good, location, relpath)
+        summary.copied.append({"to": location.uri(relpath), "from": good.uri(relpath), "reason": reason})
+
+
+def _check(location: Location, relpath: str, keyring: Keyring) -> tuple[bytes | None, str]:
+    """The copy's verified checksum, or None and why it is unusable."""
+    try:
+        with location.reader(relpath) as (stream, size):
+            obj = container.open_object(stream, size)
+            container.verify_payload(obj, keyring)
+            return obj.seal.digest, "ok"
+    except XComStoreError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _copy(source: Location, target: Location, relpath: str) -> None:
+    with source.reader(relpath) as (stream, _), target.writer(relpath) as sink:
+        shutil.copyfileobj(stream, sink, 8 << 20)
