@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 
-from xcomstore.core.settings import AIRFLOW_INTERNAL_KEYS, OPTIONS, Settings, parse_size
+from xcomstore.core.settings import AIRFLOW_INTERNAL_KEYS, OPTIONS, Option, Settings, parse_size
 from xcomstore.errors import ConfigError
 
 PATH = "file:///var/lib/xcom"
@@ -264,3 +265,21 @@ def test_level_out_of_range_names_the_level_setting() -> None:
 def test_config_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the type is the point
         settings(retries="x")
+
+
+def test_each_option_fills_one_settings_field() -> None:
+    filled = [o.settings_field for o in OPTIONS]
+    assert sorted(filled) == sorted(f.name for f in dataclasses.fields(Settings))
+
+
+def test_an_option_with_a_default_shows_it() -> None:
+    shown = {o.name: o.shown_default for o in OPTIONS}
+    assert (shown["threshold"], shown["path"], shown["inline_keys"]) == ("`64KiB`", "(required)", "")
+    with pytest.raises(ValueError, match="only describes an empty default"):
+        Option("x", "1", "d", "e", lambda text, parsed: text, unset="(none)")
+
+
+def test_level_is_checked_against_the_compression_given_with_it() -> None:
+    assert settings(compression="gzip", compression_level="9").compression_level == 9
+    with pytest.raises(ConfigError, match="COMPRESSION_LEVEL"):
+        settings(compression="lz4", compression_level="17")

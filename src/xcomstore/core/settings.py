@@ -1,16 +1,17 @@
 """The `[xcomstore]` settings: declared once here, parsed and validated into a frozen Settings.
 
-Declaring each option once (name, default, description) feeds both the validation here and the
-Airflow provider metadata, so the two can never disagree.
+Each option is declared once, with its default, its description and its parser, and that one
+declaration feeds the parsing here, the Airflow provider metadata and the README's table (a
+test compares them), so none of them can disagree.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from xcomstore.core.retention import RetentionRule, parse_age, parse_rules
 from xcomstore.errors import ConfigError
@@ -22,6 +23,17 @@ SECTION: Final = "xcomstore"
 # depends-on-past checks): an offloaded value would be a reference there, so they stay inline.
 AIRFLOW_INTERNAL_KEYS: Final = ("skipmixin_key", "past_depends_met")
 
+#: Turns an option's text (stripped) into its Settings value. The second argument holds the
+#: values parsed so far, by Settings field, for the checks that span options: OPTIONS is ordered
+#: so that what a parser reads is always parsed before it.
+Parser = Callable[[str, Mapping[str, Any]], Any]
+
+_SIZE_RE: Final = re.compile(r"\s*(\d+)\s*([KMGT]i?B?|B)?\s*", re.IGNORECASE)
+
+
+def _label(name: str) -> str:
+    return f"[{SECTION}] {name} (AIRFLOW__{SECTION.upper()}__{name.upper()})"
+
 
 @dataclass(frozen=True)
 class Option:
@@ -29,8 +41,167 @@ class Option:
     default: str
     description: str
     example: str
+    parse: Parser
+    #: The Settings field the parsed value fills; empty when it is the option's name.
+    fills: str = ""
+    #: What an empty default means, as the docs show it: "(required)", "(none)",
+    #: "(codec default)", or "" when empty simply means nothing is set.
+    unset: str = ""
+
+    def __post_init__(self) -> None:
+        if self.default and self.unset:
+            raise ValueError(f"option {self.name!r}: `unset` only describes an empty default")
+
+    @property
+    def settings_field(self) -> str:
+        return self.fills or self.name
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the README's configuration table shows it."""
+        return f"`{self.default}`" if self.default else self.unset
 
 
+# -- parsers, one per option (in OPTIONS' order) -----------------------------------------------
+def _paths(text: str, parsed: Mapping[str, Any]) -> tuple[str, ...]:
+    paths = tuple(_path(p.strip()) for p in text.split(",") if p.strip()) or (_path(""),)
+    if len(set(paths)) != len(paths):
+        raise ConfigError(f"{_label('path')} names the same location twice: {text!r}")
+    return paths
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise ConfigError(
+            f"{_label('path')} is not set: name where offloaded values go, e.g. "
+            "s3://aws_default@my-bucket/xcom or file:///var/lib/airflow/xcom"
+        )
+    if "://" not in text:
+        raise ConfigError(f"{_label('path')} = {text!r} is not a URL: write file://{text} for a local folder")
+    return text.rstrip("/")
+
+
+def _copies(text: str, parsed: Mapping[str, Any]) -> int:
+    """0 for 'all'; otherwise a number of copies, which `path` must have as many locations for."""
+    if text.lower() == "all":
+        return 0
+    locations = len(parsed["paths"])
+    number = _integer(text, "required_copies")
+    if not 1 <= number <= locations:
+        raise ConfigError(
+            f"{_label('required_copies')} = {text!r} must be 'all' or 1..{locations} "
+            f"(the number of locations in path)"
+        )
+    return number
+
+
+def _threshold(text: str, parsed: Mapping[str, Any]) -> int:
+    return parse_size(text, "threshold")
+
+
+def _compression(text: str, parsed: Mapping[str, Any]) -> str:
+    try:
+        compression.check(text, None)
+    except ConfigError as exc:
+        raise ConfigError(f"{_label('compression')}: {exc}") from None
+    return text
+
+
+def _level(text: str, parsed: Mapping[str, Any]) -> int | None:
+    """A level the chosen `compression` accepts (parsed before), or None for its default."""
+    level = _integer(text, "compression_level") if text else None
+    try:
+        compression.check(parsed["compression"], level)
+    except ConfigError as exc:
+        raise ConfigError(f"{_label('compression_level')}: {exc}") from None
+    return level
+
+
+def _checksum(text: str, parsed: Mapping[str, Any]) -> str:
+    return checksum.check_name(text, _label("checksum"))
+
+
+def _inline_keys(text: str, parsed: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(AIRFLOW_INTERNAL_KEYS) | set(_names(text))
+
+
+def _retention(text: str, parsed: Mapping[str, Any]) -> float | None:
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise ConfigError(f"{_label('retention')}: {exc}") from None
+
+
+def _rules(text: str, parsed: Mapping[str, Any]) -> tuple[RetentionRule, ...]:
+    try:
+        return parse_rules(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{_label('retention_rules')}: {exc}") from None
+
+
+def _allowed_types(text: str, parsed: Mapping[str, Any]) -> tuple[str, ...]:
+    return _names(text) or ("*",)
+
+
+def _max_size(text: str, parsed: Mapping[str, Any]) -> int | None:
+    return parse_size(text, "max_size") if text else None
+
+
+def _signing_keys(text: str, parsed: Mapping[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """('key_id', secret) pairs from 'id1:secret1, id2:secret2'."""
+    keys = []
+    for part in _names(text):
+        key_id, colon, secret = part.partition(":")
+        if not colon or not key_id.strip() or len(secret.strip()) < 16:
+            raise ConfigError(
+                f"{_label('signing_keys')}: each key must be '<key_id>:<secret of 16+ characters>'"
+            )
+        keys.append((key_id.strip(), secret.strip().encode()))
+    if len({k for k, _ in keys}) != len(keys):
+        raise ConfigError(f"{_label('signing_keys')}: a key id appears twice")
+    return tuple(keys)
+
+
+def _encryption_keys(text: str, parsed: Mapping[str, Any]) -> Keyring:
+    return Keyring.parse(text, _label("encryption_keys"))
+
+
+def _whole(name: str) -> Parser:
+    """A parser of a whole number of at least 0, as an int."""
+    return lambda text, parsed: _integer(text, name)
+
+
+def _seconds(name: str, *, least: int = 0) -> Parser:
+    """A parser of a whole number of seconds, as a float; 0 becomes `least` (when set)."""
+    return lambda text, parsed: float(_integer(text, name) or least)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _integer(text: str, name: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigError(f"{_label(name)} = {text!r} is not a whole number") from None
+    if number < 0 and name != "compression_level":
+        raise ConfigError(f"{_label(name)} = {text!r} must not be negative")
+    return number
+
+
+def parse_size(text: str, name: str) -> int:
+    """Bytes from '65536', '64KiB', '1MB', '2 GiB'."""
+    match = _SIZE_RE.fullmatch(text)
+    if not match:
+        raise ConfigError(f"{_label(name)} = {text!r} is not a size in bytes (e.g. 65536, 64KiB, 1MB)")
+    number, unit = int(match.group(1)), (match.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    scale = base ** "kmgt".index(unit[0]) * base if unit[:1] in ("k", "m", "g", "t") else 1
+    return number * scale
+
+
+# Parsed in this order: `path` before `required_copies`, `compression` before its level.
 OPTIONS: Final = (
     Option(
         "path",
@@ -40,6 +211,9 @@ OPTIONS: Final = (
         "abfs://conn@container/x, file:///var/lib/xcom). Required. Several comma-separated "
         "URLs write every value to each of them; reads try them in order.",
         "s3://aws_default@my-bucket/xcom, gs://google_cloud_default@my-backup/xcom",
+        _paths,
+        fills="paths",
+        unset="(required)",
     ),
     Option(
         "required_copies",
@@ -48,6 +222,7 @@ OPTIONS: Final = (
         "succeed ('all', or a number from 1). Copies that fail beyond that are logged, "
         "counted in metrics, and restored by `xcomstore repair`.",
         "1",
+        _copies,
     ),
     Option(
         "threshold",
@@ -57,18 +232,22 @@ OPTIONS: Final = (
         "1MB. 0 offloads everything (except Airflow's internal keys). Tables, arrays and bytes "
         "that Airflow cannot store as JSON always go to the store.",
         "1MiB",
+        _threshold,
     ),
     Option(
         "compression",
         "zstd",
         "Compression of offloaded values: zstd, lz4, gzip or none.",
         "lz4",
+        _compression,
     ),
     Option(
         "compression_level",
         "",
         "Compression level; empty for the codec's default (zstd 3, lz4 0, gzip 6).",
         "9",
+        _level,
+        unset="(codec default)",
     ),
     Option(
         "checksum",
@@ -77,6 +256,7 @@ OPTIONS: Final = (
         "blake3 (fast), or sha256 where a FIPS-approved hash is required. Objects keep the one "
         "they were written with, so changing it never makes older objects unreadable.",
         "sha256",
+        _checksum,
     ),
     Option(
         "inline_keys",
@@ -84,6 +264,7 @@ OPTIONS: Final = (
         "Comma-separated XCom keys that always stay in the metadata DB, whatever their size. "
         f"{', '.join(AIRFLOW_INTERNAL_KEYS)} always do.",
         "row_count,status",
+        _inline_keys,
     ),
     Option(
         "retention",
@@ -91,6 +272,7 @@ OPTIONS: Final = (
         "Default time-to-live of offloaded values (30m, 12h, 7d, 2w, or never). The expiry is "
         "written into each object's header; `xcomstore gc` deletes expired objects.",
         "30d",
+        _retention,
     ),
     Option(
         "retention_rules",
@@ -98,6 +280,7 @@ OPTIONS: Final = (
         "Overrides of `retention` by pattern, first match wins: "
         "'<field>=<pattern>:<age>' separated by ';', field one of dag_id, run_id, task_id, key.",
         "dag_id=reports_*:90d; key=scratch_*:1d; task_id=archive:never",
+        _rules,
     ),
     Option(
         "allowed_types",
@@ -106,6 +289,7 @@ OPTIONS: Final = (
         "patterns of type names (pandas.DataFrame, numpy.ndarray, dict, mypkg.*). A push of "
         "anything else fails the task and stores nothing. '*' allows all.",
         "table, array, json",
+        _allowed_types,
     ),
     Option(
         "max_size",
@@ -113,6 +297,8 @@ OPTIONS: Final = (
         "Largest value that may be pushed, in bytes before compression (65536, 64KiB, 2GB); "
         "empty for no limit. A larger value fails the task and stores nothing.",
         "2GiB",
+        _max_size,
+        unset="(none)",
     ),
     Option(
         "signing_keys",
@@ -122,6 +308,7 @@ OPTIONS: Final = (
         "through the REST API) is refused on read and never purged. Keep it secret: use "
         "AIRFLOW__XCOMSTORE__SIGNING_KEYS_SECRET or _CMD.",
         "k2026:9f1c…, k2025:77ab…",
+        _signing_keys,
     ),
     Option(
         "encryption_keys",
@@ -133,6 +320,8 @@ OPTIONS: Final = (
         "or write 'key_id:var:<variable>' / 'key_id:conn:<connection>' to take the key from an "
         "Airflow variable or a connection's password.",
         "k2026:3q2+7w…=, k2025:Zm9v…=",
+        _encryption_keys,
+        fills="encryption",
     ),
     Option(
         "retries",
@@ -140,6 +329,7 @@ OPTIONS: Final = (
         "How many times a failed store operation is retried (with exponential backoff) before "
         "the task fails.",
         "5",
+        _whole("retries"),
     ),
     Option(
         "write_timeout",
@@ -147,16 +337,17 @@ OPTIONS: Final = (
         "Seconds one attempt to write a value may take before it is abandoned (and retried): "
         "a stalled connection then ends in an error instead of a hung task.",
         "1800",
+        _seconds("write_timeout", least=1),
     ),
     Option(
         "retry_timeout",
         "120",
         "Seconds after which retrying a store operation stops, whatever `retries` says.",
         "300",
+        _seconds("retry_timeout"),
     ),
 )
 _KNOWN: Final = {o.name: o for o in OPTIONS}
-_SIZE_RE: Final = re.compile(r"\s*(\d+)\s*([KMGT]i?B?|B)?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -187,42 +378,10 @@ class Settings:
     def from_mapping(cls, raw: Mapping[str, str], *, source: str = "") -> Settings:
         """Validate raw option strings; any unknown, missing or bad option raises ConfigError."""
         _reject_unknown(raw, source)
-        value = {o.name: raw.get(o.name, o.default).strip() for o in OPTIONS}
-        level = (
-            _integer(value["compression_level"], "compression_level") if value["compression_level"] else None
-        )
-        try:
-            compression.check(value["compression"], None)
-        except ConfigError as exc:
-            raise ConfigError(f"{_label('compression')}: {exc}") from None
-        try:
-            compression.check(value["compression"], level)
-        except ConfigError as exc:
-            raise ConfigError(f"{_label('compression_level')}: {exc}") from None
-        extra_keys = {k.strip() for k in value["inline_keys"].split(",") if k.strip()}
-        paths = _paths(value["path"])
-        return cls(
-            paths=paths,
-            required_copies=_copies(value["required_copies"], len(paths)),
-            retention=_age(value["retention"], "retention"),
-            retention_rules=_rules(value["retention_rules"]),
-            allowed_types=_names(value["allowed_types"], "allowed_types") or ("*",),
-            max_size=parse_size(value["max_size"], "max_size") if value["max_size"] else None,
-            signing_keys=_keys(value["signing_keys"], "signing_keys"),
-            encryption=Keyring.parse(value["encryption_keys"], _label("encryption_keys")),
-            threshold=parse_size(value["threshold"], "threshold"),
-            compression=value["compression"],
-            compression_level=level,
-            checksum=checksum.check_name(value["checksum"], _label("checksum")),
-            inline_keys=frozenset(AIRFLOW_INTERNAL_KEYS) | extra_keys,
-            retries=_integer(value["retries"], "retries"),
-            retry_timeout=float(_integer(value["retry_timeout"], "retry_timeout")),
-            write_timeout=float(_integer(value["write_timeout"], "write_timeout") or 1),
-        )
-
-
-def _label(name: str) -> str:
-    return f"[{SECTION}] {name} (AIRFLOW__{SECTION.upper()}__{name.upper()})"
+        parsed: dict[str, Any] = {}
+        for option in OPTIONS:
+            parsed[option.settings_field] = option.parse(raw.get(option.name, option.default).strip(), parsed)
+        return cls(**parsed)
 
 
 def _reject_unknown(raw: Mapping[str, str], source: str) -> None:
@@ -234,85 +393,3 @@ def _reject_unknown(raw: Mapping[str, str], source: str) -> None:
             raise ConfigError(
                 f"unknown setting {_label(name)}{where}{hint} Known settings: {', '.join(_KNOWN)}."
             )
-
-
-def _paths(text: str) -> tuple[str, ...]:
-    paths = tuple(_path(p.strip()) for p in text.split(",") if p.strip()) or (_path(""),)
-    if len(set(paths)) != len(paths):
-        raise ConfigError(f"{_label('path')} names the same location twice: {text!r}")
-    return paths
-
-
-def _copies(text: str, locations: int) -> int:
-    if text.lower() == "all":
-        return 0
-    number = _integer(text, "required_copies")
-    if not 1 <= number <= locations:
-        raise ConfigError(
-            f"{_label('required_copies')} = {text!r} must be 'all' or 1..{locations} "
-            f"(the number of locations in path)"
-        )
-    return number
-
-
-def _names(text: str, name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _keys(text: str, name: str) -> tuple[tuple[str, bytes], ...]:
-    """('key_id', secret) pairs from 'id1:secret1, id2:secret2'."""
-    keys = []
-    for part in _names(text, name):
-        key_id, colon, secret = part.partition(":")
-        if not colon or not key_id.strip() or len(secret.strip()) < 16:
-            raise ConfigError(f"{_label(name)}: each key must be '<key_id>:<secret of 16+ characters>'")
-        keys.append((key_id.strip(), secret.strip().encode()))
-    if len({k for k, _ in keys}) != len(keys):
-        raise ConfigError(f"{_label(name)}: a key id appears twice")
-    return tuple(keys)
-
-
-def _age(text: str, name: str) -> float | None:
-    try:
-        return parse_age(text)
-    except ValueError as exc:
-        raise ConfigError(f"{_label(name)}: {exc}") from None
-
-
-def _rules(text: str) -> tuple[RetentionRule, ...]:
-    try:
-        return parse_rules(text)
-    except ConfigError as exc:
-        raise ConfigError(f"{_label('retention_rules')}: {exc}") from None
-
-
-def _path(text: str) -> str:
-    if not text:
-        raise ConfigError(
-            f"{_label('path')} is not set: name where offloaded values go, e.g. "
-            "s3://aws_default@my-bucket/xcom or file:///var/lib/airflow/xcom"
-        )
-    if "://" not in text:
-        raise ConfigError(f"{_label('path')} = {text!r} is not a URL: write file://{text} for a local folder")
-    return text.rstrip("/")
-
-
-def _integer(text: str, name: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise ConfigError(f"{_label(name)} = {text!r} is not a whole number") from None
-    if number < 0 and name != "compression_level":
-        raise ConfigError(f"{_label(name)} = {text!r} must not be negative")
-    return number
-
-
-def parse_size(text: str, name: str) -> int:
-    """Bytes from '65536', '64KiB', '1MB', '2 GiB'."""
-    match = _SIZE_RE.fullmatch(text)
-    if not match:
-        raise ConfigError(f"{_label(name)} = {text!r} is not a size in bytes (e.g. 65536, 64KiB, 1MB)")
-    number, unit = int(match.group(1)), (match.group(2) or "").lower()
-    base = 1024 if "i" in unit else 1000
-    scale = base ** "kmgt".index(unit[0]) * base if unit[:1] in ("k", "m", "g", "t") else 1
-    return number * scale
