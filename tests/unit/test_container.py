@@ -293,9 +293,9 @@ def test_future_version_asks_for_upgrade() -> None:
         open_bytes(bytes(data))
 
 
-def test_new_objects_are_version_2_and_sealed_with_blake3() -> None:
+def test_new_objects_are_version_3_and_sealed_with_blake3() -> None:
     data = VALID["none"]
-    assert struct.unpack_from(">H", data, len(MAGIC))[0] == FORMAT_VERSION == 2
+    assert struct.unpack_from(">H", data, len(MAGIC))[0] == FORMAT_VERSION == 3
     assert open_bytes(data).header.checksum == "blake3"
     assert parse_seal(data[-SEAL_SIZE:]).digest == blake3(PAYLOAD).digest()
 

@@ -453,7 +453,9 @@ def _as_version_1(xstore: XComStore, stored: dict[str, Any]) -> dict[str, Any]:
     assert header.pop("checksum") == "sha256"
     raw = json.dumps(header).encode()
     prefix = MAGIC + (1).to_bytes(2, "big") + len(raw).to_bytes(4, "big")
-    path.write_bytes(prefix + raw + data[PREFIX_SIZE + length :])
+    seal = data[-SEAL_SIZE:]
+    v1_seal = seal[:40] + seal[-8:]  # length and payload digest: no version 3 object digest
+    path.write_bytes(prefix + raw + data[PREFIX_SIZE + length : -SEAL_SIZE] + v1_seal)
     legacy = {k: v for k, v in stored.items() if k not in ("checksum", "sig")}
     legacy["sha256"] = stored["checksum"].removeprefix("sha256:")
     fields = ("uri", "replicas", "sha256", "size", "stored_bytes", "codec", "compression", "type", "expires")

@@ -5,8 +5,9 @@
                   header length N, big-endian u32           4 bytes
                   header: UTF-8 JSON object                 N bytes
                   payload (encoded, then compressed)        L bytes
-    end - 48      payload length L, big-endian u64          8 bytes
-                  checksum of the payload                   32 bytes
+    end - 80      payload length L, big-endian u64          8 bytes
+                  payload digest                            32 bytes
+                  object digest (version 3 only)            32 bytes
                   SEAL_MAGIC b"XCSEAL\\r\\n"                 8 bytes
 
 The header holds everything known before the payload is written (codec, compression, origin,
@@ -14,15 +15,38 @@ creation and expiry time, library versions); the seal holds what is only known a
 and checksum). This lets a push stream the payload straight into the store without buffering
 it, and lets a reader get the header from the first bytes and the checksum from the last.
 
-The header's "checksum" names the algorithm (BLAKE3, or sha256). Version 1 objects have no such
-field and are sha256: they stay readable. Version 2 is what a reader that only knows sha256
-refuses with "upgrade xcomstore", instead of calling every new object corrupt.
+The payload digest is the header's "checksum" algorithm (BLAKE3, or sha256) over the payload's
+plaintext (compressed, not encrypted) bytes. It is what a reference in the metadata DB records,
+so it must not depend on the header: `rekey` writes a new header (new encryption parameters,
+and version 3 for an older object) around the same plaintext, and every reference stays valid.
+
+Version 3 authenticates the header too. The object digest is
+
+    SHA-256(OBJECT_DOMAIN || prefix || header || L as u64 || payload digest)
+
+so a reader that checks it, and then the payload against the payload digest, knows that
+neither the header nor the payload was changed since the seal was written: rewriting a header
+(its compression, codec, type, flavour, expiry...) is a CorruptObjectError. Being a digest of
+the payload digest rather than a second pass over the payload, it costs nothing per byte. It
+is always SHA-256 (FIPS-approved, and small input) so that a seekable object's header can be
+checked before it is parsed at all: its "checksum" field is itself one of the things checked.
+The domain string keeps it from ever equalling a digest computed for another purpose.
+
+Versions 1 and 2 have a 48-byte seal without the object digest and stay readable, but their
+header is not authenticated: `OpenObject.header_authenticated` and `sealed_header` say so, so
+that a caller (gc trusting an `expires`) can refuse to act on it. Version 1 objects have no
+"checksum" field and are sha256. Version 2 is what a reader that only knows sha256 refuses with
+"upgrade xcomstore", instead of calling every new object corrupt; version 3 likewise for a
+reader of version 2.
+
+What the header says must still agree with the reference that led to it: `check_against`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
@@ -34,21 +58,47 @@ from xcomstore.format.streams import HashingReader, HashingWriter
 
 MAGIC: Final = b"XCOMSTOR"
 SEAL_MAGIC: Final = b"XCSEAL\r\n"
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
+AUTHENTICATED_VERSION: Final = 3  # the first version whose seal covers the header
+OBJECT_DOMAIN: Final = b"xcomstore v3 object digest\x00"
 _PREFIX = struct.Struct(">8sHI")
-_SEAL = struct.Struct(">Q32s8s")
+_SEAL_V2 = struct.Struct(">Q32s8s")  # versions 1 and 2
+_SEAL_V3 = struct.Struct(">Q32s32s8s")
 PREFIX_SIZE: Final = _PREFIX.size
-SEAL_SIZE: Final = _SEAL.size
+SEAL_SIZE: Final = _SEAL_V3.size  # of the objects this version writes
 # A header is a few hundred bytes; the cap keeps a corrupt length from causing a huge read.
 MAX_HEADER_SIZE: Final = 1 << 20
+HEADER_MODIFIED: Final = (
+    "the object's header or payload was modified: the checksum in its seal does not match"
+)
 
 
 @dataclass(frozen=True)
 class Seal:
-    """What is known once the payload is written: its stored length and checksum digest."""
+    """What is known once the payload is written: its stored length and payload digest, and
+    (version 3) the object digest over prefix, header and both of those."""
 
     length: int
     digest: bytes
+    object_digest: bytes | None = None
+
+
+def seal_size(version: int) -> int:
+    return _SEAL_V3.size if version >= AUTHENTICATED_VERSION else _SEAL_V2.size
+
+
+def object_digest(head: bytes, length: int, payload_digest: bytes) -> bytes:
+    """The version 3 object digest; `head` is the object's prefix and header bytes."""
+    hashed = hashlib.sha256(OBJECT_DOMAIN)
+    hashed.update(head)
+    hashed.update(struct.pack(">Q", length))
+    hashed.update(payload_digest)
+    return hashed.digest()
+
+
+def _pack_seal(seal: Seal) -> bytes:
+    assert seal.object_digest is not None  # only version 3 objects are written
+    return _SEAL_V3.pack(seal.length, seal.digest, seal.object_digest, SEAL_MAGIC)
 
 
 def write_object(
@@ -73,10 +123,11 @@ def write_payload(
     sink: BinaryIO, header: Header, fill: Callable[[BinaryIO], None], keyring: Keyring | None = None
 ) -> Seal:
     """Write header, then the (compressed) payload bytes `fill` writes, encrypted if the header
-    says so, then the seal. The checksum covers the payload before encryption."""
+    says so, then the seal. The payload digest covers the payload before encryption; the
+    object digest covers the header as written, and the payload digest."""
     header_bytes = header.to_bytes()
-    sink.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)))
-    sink.write(header_bytes)
+    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)) + header_bytes
+    sink.write(head)
     encrypted = None
     if header.encryption:
         key, nonce = (keyring or Keyring()).key_for(header.encryption)
@@ -88,13 +139,20 @@ def write_payload(
         hashed.close()  # stops the hashing thread, also when fill() fails
     if encrypted is not None:
         encrypted.close()
-    seal = Seal(hashed.count + (TAG_SIZE if encrypted else 0), hashed.digest())
-    sink.write(_SEAL.pack(seal.length, seal.digest, SEAL_MAGIC))
+    length = hashed.count + (TAG_SIZE if encrypted else 0)
+    digest = hashed.digest()
+    seal = Seal(length, digest, object_digest(head, length, digest))
+    sink.write(_pack_seal(seal))
     return seal
 
 
 def parse_prefix(raw: bytes) -> int:
     """Check magic and version in the first PREFIX_SIZE bytes; return the header length."""
+    return _parse_prefix(raw)[1]
+
+
+def _parse_prefix(raw: bytes) -> tuple[int, int]:
+    """The format version and header length, from the first PREFIX_SIZE bytes."""
     if len(raw) < PREFIX_SIZE:
         raise ObjectFormatError("object is too short to hold an xcomstore header")
     magic, version, header_length = _PREFIX.unpack(raw[:PREFIX_SIZE])
@@ -107,38 +165,109 @@ def parse_prefix(raw: bytes) -> int:
         )
     if version < 1 or header_length > MAX_HEADER_SIZE:
         raise ObjectFormatError(f"corrupt object prefix (version {version}, header {header_length} B)")
-    return int(header_length)
+    return int(version), int(header_length)
 
 
-def parse_seal(raw: bytes) -> Seal:
-    """Decode the last SEAL_SIZE bytes of an object."""
-    if len(raw) != SEAL_SIZE:
+def parse_seal(raw: bytes, version: int = FORMAT_VERSION) -> Seal:
+    """Decode the last seal_size(version) bytes of an object."""
+    if len(raw) != seal_size(version):
         raise ObjectFormatError("object is truncated: no seal at its end")
-    length, digest, magic = _SEAL.unpack(raw)
+    if version >= AUTHENTICATED_VERSION:
+        length, digest, sealed, magic = _SEAL_V3.unpack(raw)
+    else:
+        (length, digest, magic), sealed = _SEAL_V2.unpack(raw), None
     if magic != SEAL_MAGIC:
         raise ObjectFormatError("object is truncated or damaged: its seal is missing")
-    return Seal(int(length), bytes(digest))
+    return Seal(int(length), bytes(digest), sealed)
 
 
-def _raw_header(source: BinaryIO) -> bytes:
-    header_length = parse_prefix(source.read(PREFIX_SIZE))
+def _check_seal(seal: Seal, version: int, head: bytes, payload_length: int) -> None:
+    """Refuse a seal that does not fit the object's size or (version 3) does not cover `head`."""
+    if seal.length != payload_length:
+        size = len(head) + payload_length + seal_size(version)
+        expected = len(head) + seal.length + seal_size(version)
+        raise ObjectFormatError(f"object is truncated or padded: {size} bytes, expected {expected}")
+    if version >= AUTHENTICATED_VERSION and seal.object_digest != object_digest(
+        head, seal.length, seal.digest
+    ):
+        raise CorruptObjectError(HEADER_MODIFIED)
+
+
+def _read_head(source: BinaryIO) -> tuple[int, bytes]:
+    """The format version, and the prefix and header bytes, read from the object's start."""
+    prefix = source.read(PREFIX_SIZE)
+    version, header_length = _parse_prefix(prefix)
     raw = source.read(header_length)
     if len(raw) != header_length:
         raise ObjectFormatError("object is truncated inside its header")
-    return raw
+    return version, prefix[:PREFIX_SIZE] + raw
 
 
 def payload_offset(header_length: int) -> int:
     return PREFIX_SIZE + header_length
 
 
+def sealed_header(head: bytes, tail: bytes, size: int) -> tuple[Header, bool]:
+    """The header in `head` (an object's first bytes, at least its prefix and header), checked
+    against the seal at the end of `tail` (its last bytes) for an object of `size` bytes.
+
+    True with it when the header is authenticated (version 3: the seal covers it), False for
+    versions 1 and 2, whose header anyone could have rewritten: do not act on what it says
+    alone (delete on its `expires`). A modified version 3 header is a CorruptObjectError.
+    This checks header against seal only; the payload against the seal needs the payload read.
+    """
+    version, header_length = _parse_prefix(head)
+    end = payload_offset(header_length)
+    if len(head) < end:
+        raise ObjectFormatError("object is truncated inside its header")
+    if version >= AUTHENTICATED_VERSION:
+        need = seal_size(version)
+        if len(tail) < need or size < end + need:
+            raise ObjectFormatError("object is truncated: no seal at its end")
+        _check_seal(parse_seal(tail[-need:], version), version, head[:end], size - end - need)
+    return Header.from_bytes(head[PREFIX_SIZE:end]), version >= AUTHENTICATED_VERSION
+
+
+def check_against(header: Header, expected: Mapping[str, object]) -> None:
+    """Refuse a header that disagrees with the reference that led to it (`expected`, a
+    reference's JSON form or any mapping with some of its keys): CorruptObjectError naming
+    the field. Compared when present: codec, compression, type, summary, expires, and the
+    checksum's algorithm (the digest itself is checked against the seal by open_object's
+    `expected_checksum`). The size before compression is not in the header (it is known only
+    once the payload is written), nor is the stored size, which rekey changes."""
+    wanted = dict(expected)
+    if isinstance(wanted.get("checksum"), str):  # "blake3:<hex>": its algorithm is the header's
+        wanted["checksum"] = str(wanted["checksum"]).partition(":")[0]
+    for name, actual in _reference_view(header).items():
+        if name in wanted and wanted[name] != actual:
+            raise CorruptObjectError(
+                f"the object's header differs from the reference in {name!r} "
+                f"({actual!r}, the reference says {wanted[name]!r}): it was replaced or modified"
+            )
+
+
+def _reference_view(header: Header) -> dict[str, object]:
+    """The header's fields as a reference records them."""
+    # A codec that compresses natively gets compression "none", the real one is in its meta.
+    native = header.meta.get("compression") if header.compression == "none" else None
+    return {
+        "codec": header.codec,
+        "compression": native if isinstance(native, str) else header.compression,
+        "type": header.type_name,
+        "summary": header.summary,
+        "expires": header.expires,
+        "checksum": header.checksum,
+    }
+
+
 @dataclass
 class OpenObject:
     """A readable object: its header, and the source positioned at the payload.
 
-    From a seekable source the seal is read up front, so a replaced object is refused before
-    its payload is decoded; from a stream (one GET for the whole object) it is read after
-    the payload. Either way nothing is returned before the seal has been checked.
+    From a seekable source the seal is read up front, so a replaced object (or, version 3,
+    a rewritten header) is refused before its payload is decoded; from a stream (one GET for
+    the whole object) it is read after the payload. Either way nothing is returned before the
+    seal has been checked.
     """
 
     header: Header
@@ -147,6 +276,8 @@ class OpenObject:
     payload_length: int
     expected_checksum: str | None = None  # "blake3:<hex>", from the reference read through
     _seal: Seal | None = None
+    version: int = FORMAT_VERSION
+    head: bytes = b""  # the prefix and header bytes, as read: what the object digest covers
 
     @property
     def seal(self) -> Seal:
@@ -154,13 +285,20 @@ class OpenObject:
             raise RuntimeError("a streamed object's seal is known once its payload has been read")
         return self._seal
 
+    @property
+    def header_authenticated(self) -> bool:
+        """Whether the seal covering this header was checked: never for versions 1 and 2; for a
+        stream, once the payload is read. Check the payload too before trusting the header."""
+        return self.version >= AUTHENTICATED_VERSION and self._seal is not None
+
     def take_seal(self, raw: bytes) -> Seal:
         """Check the seal (`raw`, the object's last bytes) against the object and the reference."""
-        seal = parse_seal(raw)
-        if seal.length != self.payload_length:
-            size = self.payload_start + self.payload_length + SEAL_SIZE
-            expected = self.payload_start + seal.length + SEAL_SIZE
-            raise ObjectFormatError(f"object is truncated or padded: {size} bytes, expected {expected}")
+        seal = parse_seal(raw, self.version)
+        _check_seal(seal, self.version, self.head, self.payload_length)
+        return self._accept(seal)
+
+    def _accept(self, seal: Seal) -> Seal:
+        """Keep a seal that fits the object, if it also matches the reference's checksum."""
         wanted = self.expected_checksum
         if wanted is not None and checksum.label(self.header.checksum, seal.digest) != wanted:
             raise CorruptObjectError(
@@ -171,22 +309,30 @@ class OpenObject:
 
     def read_seal(self) -> Seal:
         """The seal, read from the stream now if it was not read up front."""
-        return self._seal if self._seal is not None else self.take_seal(self.source.read(SEAL_SIZE))
+        if self._seal is not None:
+            return self._seal
+        return self.take_seal(self.source.read(seal_size(self.version)))
 
 
 def open_object(source: BinaryIO, size: int, expected_checksum: str | None = None) -> OpenObject:
     """Read the header from `source` (`size` bytes), leaving it at the payload; a seekable
-    source has its seal read and checked now."""
-    raw = _raw_header(source)
-    header = Header.from_bytes(raw)
-    start = payload_offset(len(raw))
-    if size < start + SEAL_SIZE:
+    source has its seal read and checked now, before the header is even parsed."""
+    version, head = _read_head(source)
+    start, tail = len(head), seal_size(version)
+    if size < start + tail:
         raise ObjectFormatError("object is truncated: no room for its seal")
-    obj = OpenObject(header, source, start, size - start - SEAL_SIZE, expected_checksum)
+    seal = None
     if source.seekable():
-        source.seek(size - SEAL_SIZE)
-        obj.take_seal(source.read(SEAL_SIZE))
+        source.seek(size - tail)
+        seal = parse_seal(source.read(tail), version)
+        _check_seal(seal, version, head, size - start - tail)
         source.seek(start)
+    header = Header.from_bytes(head[PREFIX_SIZE:])
+    obj = OpenObject(
+        header, source, start, size - start - tail, expected_checksum, version=version, head=head
+    )
+    if seal is not None:
+        obj._accept(seal)
     return obj
 
 
@@ -222,11 +368,12 @@ def decode_payload(obj: OpenObject, decode: Callable[[BinaryIO], Any], keyring: 
     stream = compression.decompressing_reader(obj.header.compression, plain.hashed)  # type: ignore[arg-type]
     try:
         value = decode(stream)
-    except ObjectFormatError:
-        raise
     except Exception as exc:
-        # A decoder fails on damaged bytes before the checksum is reached: say which it was.
+        # A decoder fails on damaged bytes, or on a rewritten header, before the checksum is
+        # reached: the seal says which it was, ahead of the decoder's own complaint.
         plain.check()
+        if isinstance(exc, ObjectFormatError):
+            raise
         raise ObjectFormatError(f"payload could not be decoded: {type(exc).__name__}: {exc}") from exc
     finally:
         plain.hashed.close()  # stops the hashing thread whatever happened

@@ -1,8 +1,10 @@
 """Re-encrypt stored objects under the active encryption key, so an old key can be retired.
 
-Only the encryption changes: the plaintext payload, and so the checksum in every reference
-in the metadata DB, stays the same. Objects stored before encryption was enabled are
-encrypted too.
+Only the encryption changes: the plaintext payload, and so its digest (the checksum in every
+reference in the metadata DB), stays the same. Objects stored before encryption was enabled
+are encrypted too. Every rewritten object is the current format version, whose seal also
+authenticates the new header (see format/container.py); an older object's header was not
+authenticated, so rekey carries over what it says as it is.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def _rewrite(store: XComStore, location: Location, relpath: str) -> None:
                 pending.stream, header, lambda out: shutil.copyfileobj(plain, out, 8 << 20), keyring
             )
             check()  # the old copy was intact and the old key right, before anything is replaced
+            # Payload digests, whatever the versions: the header (and so the object digest) differs.
             if seal.digest != obj.seal.digest:
                 raise CorruptObjectError("re-encrypted payload does not match the original")
         except BaseException:
