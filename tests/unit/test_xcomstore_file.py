@@ -1,0 +1,14 @@
+"""XComStoreContract on local folders (file://): two folders of one temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.contracts.xcomstore_contract import XComStoreContract
+
+
+class TestXComStoreOnFiles(XComStoreContract):
+    @pytest.fixture
+    def urls(self, tmp_path: Path) -> tuple[str, str]:
+        return f"file://{tmp_path}/store", f"file://{tmp_path}/copy"
