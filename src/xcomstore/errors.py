@@ -1,14 +1,58 @@
-"""The errors xcomstore raises. Every one of them says which XCom and which object it is about."""
+"""Every error xcomstore raises, in one hierarchy users can catch.
+
+    XComStoreError
+    ├── ConfigError (ValueError)            a setting is missing, misspelled or cannot work
+    │   └── MissingKeyError                 an object needs an encryption key not configured
+    ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
+    ├── ForgedReferenceError                a reference that is never followed
+    ├── ObjectFormatError                   bytes that are not a valid object
+    │   └── CorruptObjectError              an object that fails its checksum or its reference
+    ├── ObjectNotFoundError (FileNotFoundError)
+    └── StoreUnavailableError (OSError)     talking to a store failed, after the retries
+        └── StoreAccessError                the store refused (permissions, not a file, …):
+                                            not retried, since trying again cannot help
+
+Each error carries what it is about as attributes — `uri` (the object) and `xcom` (the XCom,
+an Origin or a Wanted) — filled in by whichever layer knows them, and its message names both.
+"""
 
 from __future__ import annotations
+
+from typing import TypeVar
+
+E = TypeVar("E", bound="XComStoreError")
 
 
 class XComStoreError(Exception):
     """Base class of every error raised by xcomstore."""
 
+    def __init__(self, message: str, *, uri: str | None = None, xcom: object | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.uri = uri
+        self.xcom = xcom  # an xcomstore.identity.Origin or Wanted (or its text)
+
+    def about(self: E, *, uri: str | None = None, xcom: object | None = None) -> E:
+        """Fill in the object and the XCom this error concerns, where not known yet."""
+        self.uri = self.uri or uri or None
+        self.xcom = self.xcom or xcom or None
+        return self
+
+    def __str__(self) -> str:
+        if self.xcom:
+            subject = f"XCom {self.xcom} at {self.uri}" if self.uri else f"XCom {self.xcom}"
+        else:
+            subject = self.uri or ""
+        return f"{subject}: {self.message}" if subject else self.message
+
 
 class ConfigError(XComStoreError, ValueError):
     """A setting is missing, misspelled or has a value that cannot work."""
+
+
+class MissingKeyError(ConfigError):
+    """An object is encrypted with a key that is not configured. A configuration matter: the
+    copy is fine, so reads do not fail over to another copy as if it were damaged."""
 
 
 class RejectedValueError(XComStoreError, TypeError):
@@ -32,4 +76,10 @@ class ObjectNotFoundError(XComStoreError, FileNotFoundError):
 
 
 class StoreUnavailableError(XComStoreError, OSError):
-    """The store kept failing after the configured retries."""
+    """Talking to the store failed, and kept failing after the configured retries. No raw
+    OSError (or client library error) leaves a public call: it becomes one of these."""
+
+
+class StoreAccessError(StoreUnavailableError):
+    """The store refused the operation (permission denied, a directory where an object should
+    be). Not retried: trying again cannot change the answer."""

@@ -12,8 +12,7 @@ import pytest
 from tests.lifecycle.stores import Place, RawObjects, make_store, origin, run_cli, same
 
 from xcomstore.core.store import XComStore
-from xcomstore.errors import CorruptObjectError
-from xcomstore.format.encryption import MissingKeyError
+from xcomstore.errors import CorruptObjectError, MissingKeyError
 
 OLD, NEW = "k2025", "k2026"
 OLD_KEY = base64.b64encode(bytes(range(32))).decode()

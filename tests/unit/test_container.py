@@ -15,7 +15,7 @@ from blake3 import blake3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from xcomstore.errors import CorruptObjectError, ObjectFormatError, XComStoreError
+from xcomstore.errors import ConfigError, CorruptObjectError, MissingKeyError, ObjectFormatError, XComStoreError
 from xcomstore.format import checksum, compression
 from xcomstore.format.container import (
     FORMAT_VERSION,
@@ -33,7 +33,7 @@ from xcomstore.format.container import (
     verify_payload,
     write_object,
 )
-from xcomstore.format.encryption import ALGORITHM, TAG_SIZE, Keyring, MissingKeyError
+from xcomstore.format.encryption import ALGORITHM, TAG_SIZE, Keyring
 from xcomstore.format.header import Header
 from xcomstore.identity import Origin
 
@@ -492,7 +492,7 @@ def test_older_key_still_decrypts() -> None:
 def test_missing_key(keyring: Keyring | None) -> None:
     with pytest.raises(MissingKeyError, match="'k2'"):
         read_back(ENCRYPTED["zstd"], keyring)
-    assert issubclass(MissingKeyError, ObjectFormatError)
+    assert issubclass(MissingKeyError, ConfigError), "a missing key is a setting to fix, not a damaged copy"
 
 
 def test_wrong_key_fails_authentication() -> None:

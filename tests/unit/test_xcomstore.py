@@ -29,6 +29,7 @@ from xcomstore.core.store import XComStore
 from xcomstore.errors import (
     CorruptObjectError,
     ForgedReferenceError,
+    MissingKeyError,
     ObjectFormatError,
     ObjectNotFoundError,
     RejectedValueError,
@@ -832,7 +833,7 @@ def test_encrypted_object_without_the_key(make_xcom_store: MakeStore, origin: Or
         make_xcom_store(threshold="0"),
         make_xcom_store(threshold="0", encryption_keys=f"k2:{other_key}"),
     ):
-        with pytest.raises(ObjectFormatError, match="'k1'") as info:
+        with pytest.raises(MissingKeyError, match="'k1'") as info:
             reader.pull(stored)
         assert str(origin) in str(info.value)
         assert stored["uri"] in str(info.value)

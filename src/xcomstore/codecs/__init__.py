@@ -7,6 +7,15 @@ from xcomstore.codecs.base import Codec, Description
 from xcomstore.codecs.json import JsonCodec
 from xcomstore.codecs.numpy import NumpyCodec
 from xcomstore.codecs.raw import BytesCodec
-from xcomstore.codecs.registry import CodecRegistry
+from xcomstore.codecs.registry import ENTRY_POINT_GROUP, CodecRegistry
 
-__all__ = ["ArrowCodec", "BytesCodec", "Codec", "CodecRegistry", "Description", "JsonCodec", "NumpyCodec"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ArrowCodec",
+    "BytesCodec",
+    "Codec",
+    "CodecRegistry",
+    "Description",
+    "JsonCodec",
+    "NumpyCodec",
+]

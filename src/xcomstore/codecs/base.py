@@ -20,11 +20,23 @@ class Description:
 class Codec(ABC):
     """Encodes values of some types into a stream, and decodes them back.
 
-    Adding a type to xcomstore means writing one subclass and registering it.
+    Adding a type to xcomstore means writing one subclass and registering it: name it in the
+    `[xcomstore] codecs` setting ('mypkg.codecs:PointCodec'), or declare it in your package's
+    `xcomstore.codecs` entry point group. It is created without arguments, and tried before the
+    built-in codecs (see CodecRegistry.configured).
+
+    A codec must never unpickle (nor eval, nor import what a payload names): whoever can write
+    to the store chooses the bytes decode() reads, and must not choose the code that runs. A
+    codec named `pickle` is refused outright.
     """
 
-    #: Written into each object's header; decoding looks the codec up by this name.
+    #: Written into each object's header; decoding looks the codec up by this name, among the
+    #: registered codecs only. A plain identifier ([a-z][a-z0-9_]*), and not a built-in's
+    #: name (arrow, numpy, bytes, json): it also is the value's category in `allowed_types`.
     name: ClassVar[str]
+    #: Among entry-point codecs, higher ones are tried first (codecs named in the setting come
+    #: before all of them, in the setting's order).
+    priority: ClassVar[int] = 0
     #: Compressions the codec applies itself, better than a stream compressor could (e.g. Arrow
     #: compresses each column buffer, in parallel). Others are applied around its stream.
     native_compression: ClassVar[frozenset[str]] = frozenset()

@@ -147,6 +147,22 @@ def _max_size(text: str, parsed: Mapping[str, Any]) -> int | None:
     return parse_size(text, "max_size") if text else None
 
 
+# 'pkg.module:Class' or 'pkg.module.Class': checked here, imported only by the codecs layer.
+_CLASS_NAME_RE: Final = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?")
+
+
+def _codecs(text: str, parsed: Mapping[str, Any]) -> tuple[str, ...]:
+    """The codec class names, syntax checked so that a typo stops start-up; the classes are
+    loaded by CodecRegistry.configured, as settings never import user code."""
+    names = _names(text)
+    for name in names:
+        if not _CLASS_NAME_RE.fullmatch(name) or not {".", ":"} & set(name):
+            raise ConfigError(
+                f"{_label('codecs')}: {name!r} is not a class name: write 'module:Class' or 'module.Class'"
+            )
+    return names
+
+
 def _signing_keys(text: str, parsed: Mapping[str, Any]) -> tuple[tuple[str, bytes], ...]:
     """('key_id', secret) pairs from 'id1:secret1, id2:secret2'."""
     keys = []
@@ -301,6 +317,16 @@ OPTIONS: Final = (
         unset="(none)",
     ),
     Option(
+        "codecs",
+        "",
+        "Your own codecs, comma-separated, as 'module:Class' or 'module.Class' names of "
+        "xcomstore.codecs.Codec subclasses. They are tried in this order before the codecs of "
+        "installed packages (the xcomstore.codecs entry point group) and the built-in ones; "
+        "none may take a built-in codec's name (arrow, numpy, bytes, json) nor be a pickle.",
+        "mypkg.codecs:PointCodec",
+        _codecs,
+    ),
+    Option(
         "signing_keys",
         "",
         "Keys that sign references, as 'key_id:secret' separated by commas; the first signs new "
@@ -366,6 +392,7 @@ class Settings:
     retention_rules: tuple[RetentionRule, ...] = ()
     allowed_types: tuple[str, ...] = ("*",)
     max_size: int | None = None
+    codecs: tuple[str, ...] = ()  # class names; CodecRegistry.configured loads them
     signing_keys: tuple[tuple[str, bytes], ...] = ()
     encryption: Keyring = field(default_factory=Keyring)
 

@@ -86,7 +86,8 @@ class XComStore:
         def open_locations() -> tuple[Location, ...]:
             return tuple(Location(url, *opener(url), retry) for url in settings.paths)
 
-        return cls(settings, open_locations, CodecRegistry(json_codec or JsonCodec()), observer)
+        codecs = CodecRegistry.configured(json_codec or JsonCodec(), settings.codecs)
+        return cls(settings, open_locations, codecs, observer)
 
     @property
     def locations(self) -> tuple[Location, ...]:

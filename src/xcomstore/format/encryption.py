@@ -15,15 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
-from xcomstore.errors import ConfigError, CorruptObjectError, ObjectFormatError
+from xcomstore.errors import ConfigError, CorruptObjectError, MissingKeyError, ObjectFormatError
 
 ALGORITHM: Final = "AES-256-GCM"
 TAG_SIZE: Final = 16
 _NONCE_SIZE: Final = 12
-
-
-class MissingKeyError(ObjectFormatError):
-    """An object needs a key that is not configured."""
 
 
 @dataclass(frozen=True)

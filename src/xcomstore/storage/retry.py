@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from xcomstore.errors import StoreUnavailableError
+from xcomstore.errors import StoreUnavailableError, XComStoreError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,8 +45,9 @@ def is_store_error(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A store error that may pass if tried again (not a missing object or a refusal)."""
-    return is_store_error(exc) and not isinstance(exc, _PERMANENT)
+    """A store error that may pass if tried again (not a missing object, a refusal, or an
+    xcomstore error: those are final, already retried where retrying could help)."""
+    return is_store_error(exc) and not isinstance(exc, (*_PERMANENT, XComStoreError))
 
 
 @dataclass(frozen=True)
