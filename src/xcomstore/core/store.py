@@ -24,9 +24,9 @@ from xcomstore.core.settings import Settings
 from xcomstore.errors import (
     CorruptObjectError,
     ForgedReferenceError,
-    ObjectFormatError,
     ObjectNotFoundError,
     RejectedValueError,
+    StoreAccessError,
     StoreUnavailableError,
     XComStoreError,
 )
@@ -36,8 +36,8 @@ from xcomstore.format.header import Header
 from xcomstore.format.streams import CountingWriter
 from xcomstore.identity import Origin, Wanted
 from xcomstore.storage.headers import StoredObject, describe, read_header
-from xcomstore.storage.location import Location, PendingWrite, fsspec_filesystem
-from xcomstore.storage.replicas import TeeWriter
+from xcomstore.storage.location import Location, fsspec_filesystem
+from xcomstore.storage.replicas import ReplicaSet
 from xcomstore.storage.retry import RetryPolicy, is_store_error
 
 log = logging.getLogger("xcomstore")
@@ -45,8 +45,6 @@ log = logging.getLogger("xcomstore")
 FilesystemOpener = Callable[[str], tuple[Any, str]]
 _LIBRARIES = ("pyarrow", "numpy", "pandas", "polars")
 T = TypeVar("T")
-# A copy that fails with one of these is skipped in favour of the next location's copy.
-_FAIL_OVER = (ObjectNotFoundError, ObjectFormatError, StoreUnavailableError)
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,7 @@ class XComStore:
     ) -> None:
         self.settings = settings
         self._locations = locations
+        self._replicas: ReplicaSet | None = None
         self.codecs = codecs
         self.observer = observer or Observer()
 
@@ -98,6 +97,13 @@ class XComStore:
         return self._locations
 
     @property
+    def replicas(self) -> ReplicaSet:
+        """The locations as one replica set: writes go to each, reads take the first good copy."""
+        if self._replicas is None:
+            self._replicas = ReplicaSet(self.locations, self.settings.required_copies)
+        return self._replicas
+
+    @property
     def location(self) -> Location:
         """The primary location: written first, read first, listed by default."""
         return self.locations[0]
@@ -112,7 +118,7 @@ class XComStore:
             if uri.startswith(location.url + "/"):
                 return location, layout.check_relative_path(location.relative(uri))
         configured = ", ".join(loc.url for loc in self.locations)
-        raise ForgedReferenceError(f"{uri!r} is not inside the configured location(s) {configured}")
+        raise ForgedReferenceError(f"is not inside the configured location(s) {configured}", uri=uri)
 
     # -- push ------------------------------------------------------------------------------
     def push(self, value: Any, origin: Origin) -> Any:
@@ -228,9 +234,8 @@ class XComStore:
     def _write(
         self, relpath: str, header: Header, codec: Codec, payload: Any, abandoned: threading.Event
     ) -> _Written:
-        pending, failed = self._begin_writes(relpath)
-        tee = TeeWriter([p.stream for p in pending], self._required()) if len(pending) > 1 else None
-        sink = tee if tee is not None else pending[0].stream
+        """One attempt: encode the value once into every copy, then publish the copies."""
+        replica = self.replicas.begin_write(relpath, self._missing_copy)
         native = "compression" in header.meta  # the codec compresses, the stream does not
         sizes: list[int] = []
 
@@ -241,64 +246,24 @@ class XComStore:
 
         try:
             seal = container.write_object(
-                sink,  # type: ignore[arg-type]
+                replica.stream,
                 header,
                 encode,
                 level=self.settings.compression_level,
                 keyring=self.settings.encryption,
             )
         except BaseException:
-            for p in pending:
-                p.abort()
+            replica.abort()
             raise
         if abandoned.is_set():  # the caller gave up on this attempt: publish nothing
-            for p in pending:
-                p.abort()
+            replica.abort()
             raise TimeoutError("write abandoned after its time limit")
-        uris = self._commit(pending, set(tee.failures) if tee else set(), failed)
+        uris = replica.commit()
         total = container.PREFIX_SIZE + len(header.to_bytes()) + seal.length + container.SEAL_SIZE
         return _Written(seal, total, sizes[0], uris)
 
-    def _required(self) -> int:
-        return self.settings.required_copies or len(self.locations)
-
-    def _begin_writes(self, relpath: str) -> tuple[list[PendingWrite], list[str]]:
-        pending, failed = [], []
-        for location in self.locations:
-            try:
-                pending.append(location.begin_write(relpath))
-            except Exception as exc:
-                if not is_store_error(exc):
-                    raise
-                failed.append(f"{location.url}: {type(exc).__name__}: {exc}")
-        if len(pending) < self._required():
-            for p in pending:
-                p.abort()
-            raise OSError("cannot open enough copies for writing: " + "; ".join(failed))
-        return pending, failed
-
-    def _commit(self, pending: list[PendingWrite], dropped: set[int], failed: list[str]) -> tuple[str, ...]:
-        done: list[PendingWrite] = []
-        for index, write in enumerate(pending):
-            if index in dropped:
-                write.abort()
-                failed.append(f"{write.location.url}: write failed")
-                continue
-            try:
-                write.commit()
-                done.append(write)
-            except Exception as exc:
-                if not is_store_error(exc):
-                    raise
-                failed.append(f"{write.location.url}: {type(exc).__name__}: {exc}")
-        if len(done) < self._required():
-            for write in done:  # not enough copies: don't leave some behind without a reference
-                write.location.delete(write.relpath)
-            raise OSError("too few copies written: " + "; ".join(failed))
-        for reason in failed:
-            log.warning("xcomstore: a copy was not written (restore it with `xcomstore repair`): %s", reason)
-            self.observer.failed("replica write", OSError(reason))
-        return tuple(w.location.uri(w.relpath) for w in done)
+    def _missing_copy(self, reason: str) -> None:
+        self.observer.failed("replica write", StoreUnavailableError(reason))
 
     # -- pull ------------------------------------------------------------------------------
     def pull(self, stored: Any, wanted: Wanted | None = None) -> Any:
@@ -334,19 +299,10 @@ class XComStore:
             return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel, None))
 
     def _first_good(self, targets: list[tuple[Location, str]], read: Callable[[Location, str], Any]) -> Any:
-        errors: list[tuple[str, XComStoreError]] = []
-        for location, relpath in targets:
-            uri = location.uri(relpath)
-            try:
-                return location.retry.run(f"read {uri}", lambda: read(location, relpath))  # noqa: B023
-            except _FAIL_OVER as exc:
-                errors.append((uri, exc))
-                if len(targets) > 1:
-                    self.observer.failed("read copy", type(exc)(f"{uri}: {exc}; trying the next copy"))
-        if len(errors) == 1:
-            raise errors[0][1]
-        summary = "; ".join(f"{uri}: {exc}" for uri, exc in errors)
-        raise type(errors[0][1])(f"no copy could be read: {summary}")
+        return self.replicas.read_first(targets, read, self._failed_over)
+
+    def _failed_over(self, uri: str, error: XComStoreError) -> None:
+        self.observer.failed("read copy", type(error)(f"{uri}: {error}; trying the next copy"))
 
     def _decode(self, location: Location, relpath: str, expected_checksum: str | None) -> Any:
         with location.reader(relpath) as (stream, size):
@@ -370,11 +326,12 @@ class XComStore:
         """
         if not is_reference(stored):
             return False
-        ref = self._parse(stored)
-        targets = [self.locate(uri) for uri in ref.uris]
-        if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
-            raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
-        deleted = [location.delete(relpath) for location, relpath in targets]
+        with self._reported("purge", wanted or "", str(stored.get("uri"))):
+            ref = self._parse(stored)
+            targets = [self.locate(uri) for uri in ref.uris]
+            if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
+                raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
+            deleted = [location.delete(relpath) for location, relpath in targets]
         return any(deleted)
 
     def verify(self, uri: str) -> Header:
@@ -410,14 +367,15 @@ class XComStore:
         """Every object in a location (the primary by default), or of one DAG or run, with its header."""
         where = location or self.location
         prefix = layout.run_prefix(dag_id, run_id) if dag_id else ""
-        for info in where.list(prefix):
-            yield describe(where, info)
+        with _about("", f"{where.url}/{prefix}".rstrip("/")):
+            for info in where.list(prefix):
+                yield describe(where, info)
 
     @contextlib.contextmanager
-    def _reported(self, operation: str, origin: Origin | Wanted | str, uri: str) -> Iterator[None]:
+    def _reported(self, operation: str, xcom: Origin | Wanted | str, uri: str) -> Iterator[None]:
         """Name the XCom and URI in any error, and tell the observer about it."""
         try:
-            with _about(origin, uri):
+            with _about(xcom, uri):
                 yield
         except XComStoreError as exc:
             self.observer.failed(operation, exc)
@@ -452,13 +410,30 @@ def _within(what: str, seconds: float, attempt: Callable[[threading.Event], T]) 
 
 
 @contextlib.contextmanager
-def _about(origin: Origin | Wanted | str, uri: str) -> Iterator[None]:
-    """Prefix any xcomstore error with the XCom and the URI it concerns."""
+def _about(xcom: Origin | Wanted | str, uri: str) -> Iterator[None]:
+    """Say which XCom and URI any error concerns; a raw store error becomes an xcomstore one.
+
+    This is the edge of every public call: nothing but XComStoreError leaves it for the store's
+    sake (a programming error, a TypeError say, still shows as itself)."""
     try:
         yield
     except XComStoreError as exc:
-        subject = f"XCom {origin} at {uri}" if origin else uri
-        raise type(exc)(f"{subject}: {exc}") from exc
+        exc.about(uri=uri, xcom=xcom)
+        raise
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
+        raise _store_error(exc).about(uri=uri, xcom=xcom) from exc
+
+
+def _store_error(exc: BaseException) -> XComStoreError:
+    """The xcomstore error for a raw one from a store (after retries, where retrying helps)."""
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        return ObjectNotFoundError(f"no such object ({reason})")
+    if isinstance(exc, (PermissionError, IsADirectoryError, NotADirectoryError)):
+        return StoreAccessError(f"the store refused: {reason}")
+    return StoreUnavailableError(reason)
 
 
 def _iso(moment: datetime) -> str:
