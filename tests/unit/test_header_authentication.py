@@ -59,7 +59,7 @@ class Streamed(io.RawIOBase):
 
 SOURCES: dict[str, Callable[[bytes], BinaryIO]] = {
     "seekable": io.BytesIO,
-    "streamed": lambda data: io.BufferedReader(Streamed(data)),  # type: ignore[arg-type]
+    "streamed": lambda data: io.BufferedReader(Streamed(data)),
 }
 
 
@@ -84,7 +84,11 @@ def store(value: Any, compression: str = "none", **fields: Any) -> bytes:
     values.update(fields)
     payload = REGISTRY.json.dumps(value)[1] if codec is REGISTRY.json else value  # as a push does
     sink = io.BytesIO()
-    write_object(sink, Header(**values), lambda s: codec.encode(payload, s, "none"), keyring=KEYRING)
+
+    def encode(stream: BinaryIO) -> None:
+        codec.encode(payload, stream, "none")
+
+    write_object(sink, Header(**values), encode, keyring=KEYRING)
     return sink.getvalue()
 
 
@@ -111,10 +115,10 @@ def _set_meta(**fields: Any) -> Callable[[dict[str, Any]], None]:
     return lambda doc: doc["meta"].update(fields)
 
 
-TAMPERINGS = {
+TAMPERINGS: dict[str, tuple[Any, dict[str, Any], Callable[[dict[str, Any]], Any]]] = {
     "compression-zstd-to-none": (b"x" * 5000, {"compression": "zstd"}, _set(compression="none")),
     "class-bytes-to-bytearray": (b"payload", {}, _set_meta(**{"class": "bytearray"})),
-    "flavour-pandas-to-pyarrow": (pd.DataFrame({"a": [1, 2]}), {}, _set_meta(flavour="pyarrow")),
+    "flavour-pandas-to-pyarrow": (pd.DataFrame({"a": [1, 2]}), {}, _set_meta(flavour="pyarrow.Table")),
     "codec-json-to-bytes": ({"rows": [1, 2]}, {}, _set(codec="bytes")),
     "expires-in-the-past": (b"live", {}, _set(expires="2000-01-01T00:00:00+00:00")),
     "encryption-removed": (b"secret", {"encryption": KEYRING.new_params()}, lambda d: d.pop("encryption")),

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from xcomstore.codecs.arrow_checks import check_faithful, series_name, series_name_back
 from xcomstore.codecs.arrow_columns import read_contiguous
 from xcomstore.codecs.base import Codec, Description, root_module
+from xcomstore.errors import RejectedValueError
 
 _SERIES_COLUMN = "values"
 # Batches of about 4 MiB: a pull holds one batch (and, compressed, its decompressed copy) beside
@@ -40,10 +42,13 @@ class ArrowCodec(Codec):
         return _flavour(value) is not None
 
     def describe(self, value: Any) -> Description:
+        """The value's description; RejectedValueError, before anything is written (a push
+        describes first), if Arrow cannot store it as it is."""
         flavour = _flavour(value) or "table"
+        check_faithful(value, flavour)
         short = flavour.rpartition(".")[2]
         if short == "Series":
-            name = _name(value.name)
+            name = series_name(value.name) if flavour == "pandas.Series" else value.name
             meta = {"flavour": flavour, "name": name, "rows": len(value)}
             return Description(flavour, f"Series {value.dtype} {len(value)}", meta)
         rows, cols = (value.num_rows, value.num_columns) if short == "Table" else value.shape
@@ -64,7 +69,7 @@ class ArrowCodec(Codec):
     def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         import pyarrow as pa
 
-        table = _to_table(value, _flavour(value))
+        table = _encodable(value, _flavour(value))
         options = pa.ipc.IpcWriteOptions(compression=_IPC_COMPRESSION.get(compression))
         rows = max(1024, _BATCH_BYTES // max(1, table.nbytes // max(1, table.num_rows)))
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
@@ -108,7 +113,9 @@ def _from_table(table: Any, flavour: str, meta: Mapping[str, Any]) -> Any:
         # Whole numeric columns become pandas blocks without a copy; self_destruct frees each
         # other column once converted.
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
-        return frame[_SERIES_COLUMN].rename(meta.get("name")) if flavour == "pandas.Series" else frame
+        if flavour == "pandas.Series":
+            return frame[_SERIES_COLUMN].rename(series_name_back(meta.get("name")))
+        return frame
     if flavour.startswith("polars"):
         import polars as pl
 
@@ -119,6 +126,30 @@ def _from_table(table: Any, flavour: str, meta: Mapping[str, Any]) -> Any:
     raise TypeError(f"unknown table flavour {flavour!r}")
 
 
-def _name(name: Any) -> str | int | None:
-    """A Series name that JSON can carry; other hashables are named by their text."""
-    return name if name is None or isinstance(name, (str, int)) else str(name)
+def _encodable(value: Any, flavour: str | None) -> Any:
+    """The value as a pyarrow Table; what Arrow refuses is a RejectedValueError naming the column."""
+    import pyarrow as pa
+
+    try:
+        return _to_table(value, flavour)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        if isinstance(exc, RejectedValueError):
+            raise
+        raise RejectedValueError(
+            f"the {flavour}{_failing_column(value, flavour)} cannot be stored as Arrow: "
+            f"{type(exc).__name__}: {exc}. Nothing was stored."
+        ) from exc
+
+
+def _failing_column(value: Any, flavour: str | None) -> str:
+    """ " (column 'x')" for the first pandas column Arrow cannot convert, else ""."""
+    import pyarrow as pa
+
+    if flavour != "pandas.DataFrame":
+        return ""
+    for name, column in value.items():
+        try:
+            pa.array(column, from_pandas=True)
+        except (pa.ArrowException, ValueError, TypeError):
+            return f" (column {name!r})"
+    return ""
