@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from xcomstore.version import __version__
+
 __all__ = ["XComStore", "XComStoreBackend", "__version__", "list", "open_store", "read"]
 
 if TYPE_CHECKING:

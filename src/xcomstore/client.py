@@ -11,31 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from xcomstore.airflow import environment
-from xcomstore.core.settings import Settings
+from xcomstore.airflow.environment import configured_store
 from xcomstore.core.store import XComStore
 from xcomstore.storage.headers import StoredObject
-from xcomstore.storage.location import fsspec_filesystem
 
 
 def open_store(path: str | None = None, **options: str) -> XComStore:
-    """The store as configured for Airflow (airflow.cfg or AIRFLOW__XCOMSTORE__*), overridable.
-
-    With Airflow installed, connection ids in URLs resolve through Airflow's connections and
-    JSON values decode through its serde; without it, fsspec reads credentials from the
-    environment and JSON values come back as stored.
-    """
-    with_airflow = environment.airflow_available()
-    raw = environment.read_config() if with_airflow else environment.read_env_config()
-    raw.update(options)
-    if path is not None:
-        raw["path"] = path
-    settings = Settings.from_mapping(raw, source="the configuration")
-    if with_airflow:
-        return XComStore.from_settings(
-            settings, opener=environment.airflow_filesystem, json_codec=environment.serde_codec()
-        )
-    return XComStore.from_settings(settings, opener=fsspec_filesystem)
+    """The store as configured for Airflow (airflow.cfg or AIRFLOW__XCOMSTORE__*), overridable
+    by `path` and by raw options. Works without Airflow installed, from the variables alone."""
+    return configured_store(path, **options)
 
 
 def read(uri: str, *, path: str | None = None) -> Any:

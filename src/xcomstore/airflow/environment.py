@@ -12,7 +12,8 @@ from typing import Any
 from xcomstore.codecs import JsonCodec
 from xcomstore.core.observe import Observer
 from xcomstore.core.reference import Reference
-from xcomstore.core.settings import OPTIONS, SECTION
+from xcomstore.core.settings import OPTIONS, SECTION, Settings
+from xcomstore.core.store import XComStore
 from xcomstore.identity import Origin
 from xcomstore.storage.location import fsspec_filesystem
 
@@ -153,3 +154,21 @@ class StatsObserver(Observer):
     def failed(self, operation: str, error: BaseException) -> None:
         super().failed(operation, error)
         self._stats.incr("xcomstore.errors", tags={"operation": operation, "kind": type(error).__name__})
+
+
+def configured_store(path: str | None = None, **options: str) -> XComStore:
+    """The store as configured for Airflow (airflow.cfg or AIRFLOW__XCOMSTORE__*), overridable.
+
+    With Airflow installed, connection ids in URLs resolve through Airflow's connections and
+    JSON values decode through its serde; without it, fsspec reads credentials from the
+    environment and JSON values come back as stored.
+    """
+    with_airflow = airflow_available()
+    raw = read_config() if with_airflow else read_env_config()
+    raw.update(options)
+    if path is not None:
+        raw["path"] = path
+    settings = Settings.from_mapping(raw, source="the configuration")
+    if with_airflow:
+        return XComStore.from_settings(settings, opener=airflow_filesystem, json_codec=serde_codec())
+    return XComStore.from_settings(settings, opener=fsspec_filesystem)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xcomstore import __version__
 from xcomstore.core.settings import OPTIONS, SECTION
+from xcomstore.version import __version__
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -442,7 +442,7 @@ def _iso(moment: datetime) -> str:
 
 def _producer() -> dict[str, str]:
     """Versions that wrote the object: a reader with other versions can tell what to expect."""
-    from xcomstore import __version__
+    from xcomstore.version import __version__
 
     versions = {"xcomstore": __version__, "python": platform.python_version()}
     for name in _LIBRARIES:

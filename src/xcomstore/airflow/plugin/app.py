@@ -29,9 +29,9 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xcomstore.airflow.environment import configured_store
 from xcomstore.airflow.plugin import views
 from xcomstore.airflow.plugin.source import StoreBrowser
-from xcomstore.client import open_store
 from xcomstore.errors import ObjectNotFoundError, XComStoreError
 from xcomstore.identity import Origin
 from xcomstore.ops.export import UnknownFormatError, download
@@ -60,7 +60,7 @@ Rows = Annotated[int, Query(ge=1, le=MAX_ROWS, description="table rows to previe
 
 @functools.cache
 def _configured_browser() -> StoreBrowser:
-    return StoreBrowser(open_store())
+    return StoreBrowser(configured_store())
 
 
 def get_browser() -> StoreBrowser:
