@@ -13,11 +13,13 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from xcomstore.client import open_store
+from xcomstore.core import layout
 from xcomstore.core.retention import parse_age
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError, XComStoreError
@@ -27,8 +29,8 @@ from xcomstore.ops.preview import preview
 from xcomstore.ops.rekey import rekey
 from xcomstore.ops.repair import repair
 from xcomstore.sizes import human_bytes
-from xcomstore.storage.headers import StoredObject
-from xcomstore.storage.location import Location
+from xcomstore.storage.headers import StoredObject, describe
+from xcomstore.storage.location import Location, ObjectInfo
 
 _GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "json"}
 
@@ -123,13 +125,37 @@ def _age(text: str) -> float:
     return age
 
 
+@dataclass
+class _Found:
+    """What a listing found besides objects, to report after the objects."""
+
+    skipped: list[str] = field(default_factory=list)  # "<uri>: <kind>"
+
+    def add(self, location: Location, info: ObjectInfo) -> None:
+        if info.kind == "skipped":
+            self.skipped.append(f"{location.uri(info.relpath)}: {info.reason}")
+
+    def lines(self) -> list[str]:
+        return [f"skipped {entry}" for entry in self.skipped]
+
+
 def _selected(
-    store: XComStore, args: argparse.Namespace, location: Location | None = None
+    store: XComStore,
+    args: argparse.Namespace,
+    location: Location | None = None,
+    found: _Found | None = None,
 ) -> Iterable[StoredObject]:
     if args.run and not args.dag:
         raise SystemExit("xcomstore: --run needs --dag")
     now = time.time()
-    for obj in store.list(args.dag, args.run, location=location):
+    where = location or store.location
+    prefix = layout.run_prefix(args.dag, args.run) if args.dag else ""
+    for info in where.scan(prefix):
+        if info.kind != "object":
+            if found is not None:
+                found.add(where, info)
+            continue
+        obj = describe(where, info)
         origin = obj.header.origin if obj.header else None
         if args.task and (origin is None or origin.task_id != args.task):
             continue
@@ -145,9 +171,11 @@ def _selected(
 
 # -- commands -----------------------------------------------------------------------------
 def _ls(store: XComStore, args: argparse.Namespace) -> int:
-    objects = list(_selected(store, args))
+    found = _Found()
+    objects = list(_selected(store, args, found=found))
     if args.json:
         _print_json([_object_json(o) for o in objects])
+        _print_found(args, found.lines())
         return 0
     rows = [
         [
@@ -162,6 +190,7 @@ def _ls(store: XComStore, args: argparse.Namespace) -> int:
     ]
     _print_table(["MODIFIED", "SIZE", "TYPE", "SUMMARY", "XCOM", "EXPIRES"], rows)
     print(f"{len(objects)} objects, {human_bytes(sum(o.size for o in objects))}")
+    _print_found(args, found.lines())
     return 0
 
 
@@ -238,7 +267,8 @@ def _to_arrow(value: Any) -> Any:
 
 
 def _verify(store: XComStore, args: argparse.Namespace) -> int:
-    uris = args.uris or [o.uri for location in store.locations for o in _selected(store, args, location)]
+    found = _Found()
+    uris = args.uris or [o.uri for loc in store.locations for o in _selected(store, args, loc, found)]
     results = []
     for uri in uris:
         try:
@@ -248,17 +278,22 @@ def _verify(store: XComStore, args: argparse.Namespace) -> int:
             results.append({"uri": uri, "ok": False, "error": str(exc)})
     bad = [r for r in results if not r["ok"]]
     if args.json:
-        _print_json({"checked": len(results), "failed": len(bad), "results": results})
+        doc = {"checked": len(results), "failed": len(bad), "results": results, "skipped": found.skipped}
+        _print_json(doc)
     else:
         for r in results:
             print(f"{'OK  ' if r['ok'] else 'FAIL'} {r.get('xcom') or r['error']}")
-        print(f"{len(results)} checked, {len(bad)} failed")
-    return 1 if bad else 0
+        for line in found.lines():
+            print(line)
+        print(f"{len(results)} checked, {len(bad)} failed, {len(found.skipped)} skipped (not regular files)")
+    # Something that is not an object where objects live (a symlink, a FIFO) is a finding too.
+    return 1 if bad or found.skipped else 0
 
 
 def _du(store: XComStore, args: argparse.Namespace) -> int:
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for obj in _selected(store, args):
+    found = _Found()
+    for obj in _selected(store, args, found=found):
         origin = obj.header.origin if obj.header else None
         name = "(unreadable)" if origin is None else origin.dag_id
         if origin is not None and args.by == "run":
@@ -268,8 +303,10 @@ def _du(store: XComStore, args: argparse.Namespace) -> int:
     ordered = sorted(totals.items(), key=lambda item: -item[1][1])
     if args.json:
         _print_json([{args.by: k, "objects": n, "bytes": b} for k, (n, b) in ordered])
+        _print_found(args, found.lines())
         return 0
     _print_table([args.by.upper(), "OBJECTS", "SIZE"], [[k, str(n), human_bytes(b)] for k, (n, b) in ordered])
+    _print_found(args, found.lines())
     return 0
 
 
@@ -287,6 +324,8 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
         )
         if summary.unreadable:
             print(f"kept {len(summary.unreadable)} unreadable objects: see `xcomstore verify`")
+        for entry in summary.skipped:
+            print(f"skipped {entry}")
         for error in summary.errors:
             print(f"error: {error}", file=sys.stderr)
     return 1 if summary.errors else 0
@@ -384,6 +423,12 @@ def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "?"
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_found(args: argparse.Namespace, lines: list[str]) -> None:
+    """Report what a listing skipped; on stderr under --json, so that stdout stays one document."""
+    for line in lines:
+        print(line, file=sys.stderr if args.json else sys.stdout)
 
 
 def _print_json(data: Any) -> None:

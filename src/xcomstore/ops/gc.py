@@ -15,7 +15,8 @@ from typing import Any
 
 from xcomstore.core.store import XComStore
 from xcomstore.ops.liveness import LiveIndex, LiveXComs
-from xcomstore.storage.headers import StoredObject
+from xcomstore.storage.headers import StoredObject, describe
+from xcomstore.storage.location import Location, ObjectInfo
 
 DEFAULT_GRACE = 3600.0  # seconds: a push in flight writes its object before its row
 
@@ -27,6 +28,7 @@ class GcSummary:
     spared_young: int = 0
     removed: dict[str, list[int]] = field(default_factory=dict)  # reason → [objects, bytes]
     unreadable: list[str] = field(default_factory=list)  # kept: "<uri>: <why>"
+    skipped: list[str] = field(default_factory=list)  # not regular files, never touched: "<uri>: <kind>"
     errors: list[str] = field(default_factory=list)
 
     def count(self, reason: str, size: int) -> None:
@@ -41,6 +43,7 @@ class GcSummary:
             "spared_young": self.spared_young,
             "removed": {r: {"objects": n, "bytes": b} for r, (n, b) in self.removed.items()},
             "unreadable_kept": self.unreadable,
+            "skipped": self.skipped,
             "errors": self.errors,
         }
 
@@ -59,7 +62,11 @@ def collect(
     moment = time.time() if now is None else now
     runs: dict[tuple[str, str], LiveXComs] = {}
     for location in store.locations:
-        for obj in store.list(location=location):
+        for info in location.scan():
+            if info.kind != "object":
+                _other(location, info, summary)
+                continue
+            obj = describe(location, info)
             summary.scanned += 1
             reason = _reason(obj, index, runs, moment, grace, summary)
             if reason is not None:
@@ -67,6 +74,12 @@ def collect(
             if progress is not None and summary.scanned % 200 == 0:
                 progress(summary)
     return summary
+
+
+def _other(location: Location, info: ObjectInfo, summary: GcSummary) -> None:
+    """What a listing found besides objects: a symlink, FIFO or folder is reported, never touched."""
+    if info.kind == "skipped":
+        summary.skipped.append(f"{location.uri(info.relpath)}: {info.reason}")
 
 
 def _reason(
