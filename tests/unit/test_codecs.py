@@ -433,3 +433,9 @@ def test_registry_with_custom_binary_codecs() -> None:
     assert isinstance(registry.binary_for(b"x"), BytesCodec)
     with pytest.raises(ObjectFormatError):
         registry.by_name("numpy")
+
+
+def test_configured_registry_without_user_codecs_is_the_built_in_one() -> None:
+    registry = CodecRegistry.configured(JsonCodec(), plugins=())
+    assert [type(c) for c in registry.binary] == [type(c) for c in REGISTRY.binary]
+    assert [type(c) for c in registry.binary] == [ArrowCodec, NumpyCodec, BytesCodec]

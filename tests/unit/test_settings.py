@@ -283,3 +283,12 @@ def test_level_is_checked_against_the_compression_given_with_it() -> None:
     assert settings(compression="gzip", compression_level="9").compression_level == 9
     with pytest.raises(ConfigError, match="COMPRESSION_LEVEL"):
         settings(compression="lz4", compression_level="17")
+
+
+def test_provider_metadata_lists_every_option_with_its_default() -> None:
+    from xcomstore.airflow.provider import get_provider_info
+
+    options = get_provider_info()["config"]["xcomstore"]["options"]
+    assert list(options) == [o.name for o in OPTIONS]
+    assert options["codecs"]["default"] == ""
+    assert options["threshold"]["default"] == "64KiB"
