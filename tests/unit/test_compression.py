@@ -87,8 +87,14 @@ def test_frame_ends_at_close_and_sink_stays_usable() -> None:
 
 @pytest.mark.parametrize("name", compression.NAMES)
 def test_check_accepts_known_names(name: str) -> None:
-    compression.check(name, None)
-    compression.check(name, compression.DEFAULT_LEVELS[name])
+    """No level, the default level and both ends of the range pass (check returns, no error);
+    the default lies inside the range, and a level accepted here compresses and decompresses."""
+    low, high = compression.LEVEL_RANGES[name]
+    default = compression.DEFAULT_LEVELS[name]
+    assert low <= default <= high
+    for level in (None, default, low, high):
+        assert compression.check(name, level) is None
+    assert decompress(name, compress(name, b"checked", default)) == b"checked"
 
 
 @pytest.mark.parametrize("name", ["", "ZSTD", "brotli", "snappy", "lz4_frame", " zstd"])

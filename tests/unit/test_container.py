@@ -15,7 +15,13 @@ from blake3 import blake3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from xcomstore.errors import ConfigError, CorruptObjectError, MissingKeyError, ObjectFormatError, XComStoreError
+from xcomstore.errors import (
+    ConfigError,
+    CorruptObjectError,
+    MissingKeyError,
+    ObjectFormatError,
+    XComStoreError,
+)
 from xcomstore.format import checksum, compression
 from xcomstore.format.container import (
     FORMAT_VERSION,
@@ -223,8 +229,14 @@ def test_intact_payload_that_fails_to_decode() -> None:
     assert not isinstance(info.value, CorruptObjectError)
 
 
-def test_verify_intact_object() -> None:
-    verify_payload(open_bytes(VALID["lz4"]))
+@pytest.mark.parametrize("name", compression.NAMES)
+def test_verify_intact_object(name: str) -> None:
+    """An intact object passes (no error), and verifying read the whole payload: at most the
+    seal is left unread."""
+    data = VALID[name]
+    source = SOURCES[_source[0]](data)
+    assert verify_payload(open_object(source, len(data))) is None
+    assert source.read() in (b"", data[-SEAL_SIZE:])
 
 
 CUTS: dict[
@@ -633,8 +645,11 @@ def _open_and_read(data: bytes) -> Any:
 @FUZZ
 @given(st.binary(max_size=400))
 def test_fuzz_open_object_arbitrary_bytes(data: bytes) -> None:
-    _open_and_read(data)
-    _open_and_read(VALID["none"][:PREFIX_SIZE] + data)  # valid prefix, garbage after
+    """Arbitrary bytes, alone or after a valid prefix, fail with one of the project's errors
+    (nothing else escapes) and never decode to a value: no seal matches them."""
+    for raw in (data, VALID["none"][:PREFIX_SIZE] + data):  # the second: valid prefix, garbage after
+        outcome = _open_and_read(raw)
+        assert outcome is None or outcome[1] is None, f"{raw!r} decoded to {outcome[1]!r}"
 
 
 @st.composite
