@@ -126,6 +126,7 @@ class XComStore:
 
         Checks the allowed types and the size limit first: a rejected value stores nothing.
         """
+        policy.check_origin(origin)
         json_codec = self.codecs.json
         if origin.key in self.settings.inline_keys:
             return self._inline_key(value, origin)
