@@ -130,13 +130,24 @@ class _Found:
     """What a listing found besides objects, to report after the objects."""
 
     skipped: list[str] = field(default_factory=list)  # "<uri>: <kind>"
+    temporary: list[int] = field(default_factory=lambda: [0, 0])  # files, bytes
 
     def add(self, location: Location, info: ObjectInfo) -> None:
         if info.kind == "skipped":
             self.skipped.append(f"{location.uri(info.relpath)}: {info.reason}")
+        elif info.kind == "temporary":
+            self.temporary[0] += 1
+            self.temporary[1] += info.size
 
     def lines(self) -> list[str]:
-        return [f"skipped {entry}" for entry in self.skipped]
+        lines = [f"skipped {entry}" for entry in self.skipped]
+        count, size = self.temporary
+        if count:
+            lines.append(
+                f"{count} temporary files, {human_bytes(size)} (left by interrupted writes; "
+                f"`xcomstore gc` removes those older than {_duration(DEFAULT_GRACE)})"
+            )
+        return lines
 
 
 def _selected(
@@ -318,10 +329,13 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
     else:
         verb = "would remove" if args.dry_run else "removed"
         for reason, (count, size) in sorted(summary.removed.items()):
-            print(f"{verb} {count} {reason} objects ({human_bytes(size)})")
+            what = "files" if reason == "temporary" else "objects"
+            print(f"{verb} {count} {reason} {what} ({human_bytes(size)})")
         print(
             f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
         )
+        if summary.temporary_spared_young:
+            print(f"kept {summary.temporary_spared_young} temporary files younger than the grace period")
         if summary.unreadable:
             print(f"kept {len(summary.unreadable)} unreadable objects: see `xcomstore verify`")
         for entry in summary.skipped:
@@ -417,6 +431,14 @@ def _object_json(obj: StoredObject) -> dict[str, Any]:
 
 def _compression(header: Any) -> str:
     return str(header.meta.get("compression", header.compression))
+
+
+def _duration(seconds: float) -> str:
+    """3600 -> "1h", 90 -> "90s": how an age is written on the command line."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _when(timestamp: float | None) -> str:

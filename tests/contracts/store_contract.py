@@ -24,7 +24,7 @@ DATA = bytes(range(256)) * 64  # 16 KiB
 #: Two retries without real waiting (three attempts), so that tests of failures stay fast.
 CONTRACT_RETRY = RetryPolicy(retries=2, timeout=10.0, first_wait=0.0001)
 #: The hidden file a renaming store writes beside OBJECT until the write commits.
-TEMP_FILE = re.compile(r"dag/run/task/-1/\.return_value\.xcs\.[0-9a-f]{32}\.tmp")
+TEMP_FILE = re.compile(r"dag/run/task/-1/\.return_value\.xcs\.xcstmp-[0-9a-f]{32}")
 
 
 def put(location: Location, relpath: str, data: bytes) -> None:

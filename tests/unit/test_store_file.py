@@ -27,7 +27,7 @@ class TestFileStore(StoreContract):
         temp_files: list[Path] = []
         with pytest.raises(Boom):
             write_then_fail(
-                location, OBJECT, DATA, Boom(), lambda: temp_files.extend(tmp_path.rglob(".*.tmp"))
+                location, OBJECT, DATA, Boom(), lambda: temp_files.extend(tmp_path.rglob(".*.xcstmp-*"))
             )
         assert temp_files, "writes go to a hidden temp file beside the target"
         assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

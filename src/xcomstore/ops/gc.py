@@ -26,6 +26,7 @@ class GcSummary:
     dry_run: bool
     scanned: int = 0
     spared_young: int = 0
+    temporary_spared_young: int = 0  # temporary files that may belong to a write in flight
     removed: dict[str, list[int]] = field(default_factory=dict)  # reason → [objects, bytes]
     unreadable: list[str] = field(default_factory=list)  # kept: "<uri>: <why>"
     skipped: list[str] = field(default_factory=list)  # not regular files, never touched: "<uri>: <kind>"
@@ -41,6 +42,7 @@ class GcSummary:
             "dry_run": self.dry_run,
             "scanned": self.scanned,
             "spared_young": self.spared_young,
+            "temporary_spared_young": self.temporary_spared_young,
             "removed": {r: {"objects": n, "bytes": b} for r, (n, b) in self.removed.items()},
             "unreadable_kept": self.unreadable,
             "skipped": self.skipped,
@@ -64,7 +66,7 @@ def collect(
     for location in store.locations:
         for info in location.scan():
             if info.kind != "object":
-                _other(location, info, summary)
+                _other(location, info, moment, grace, dry_run, summary)
                 continue
             obj = describe(location, info)
             summary.scanned += 1
@@ -76,10 +78,25 @@ def collect(
     return summary
 
 
-def _other(location: Location, info: ObjectInfo, summary: GcSummary) -> None:
-    """What a listing found besides objects: a symlink, FIFO or folder is reported, never touched."""
+def _other(
+    location: Location, info: ObjectInfo, now: float, grace: float, dry_run: bool, summary: GcSummary
+) -> None:
+    """What a listing found besides objects: a symlink, FIFO or folder is reported, never
+    touched; the temporary file of an interrupted write goes once older than the grace period
+    (a younger one may be a push still writing)."""
     if info.kind == "skipped":
         summary.skipped.append(f"{location.uri(info.relpath)}: {info.reason}")
+        return
+    if info.modified is None or now - info.modified < grace:
+        summary.temporary_spared_young += 1
+        return
+    if not dry_run:
+        try:
+            location.delete(info.relpath)
+        except Exception as exc:
+            summary.errors.append(f"{location.uri(info.relpath)}: {exc}")
+            return
+    summary.count("temporary", info.size)
 
 
 def _reason(

@@ -327,7 +327,7 @@ _MAX_TEMP_HEAD = 120  # keeps the name below 255 bytes even for a case-folded se
 
 def temporary_name(name: str) -> str:
     """`.<name>.xcstmp-<uuid>`: hidden, unique, and recognisable as temporary by its marker."""
-    return f".{name}.{uuid.uuid4().hex}.tmp"
+    return f".{name[:_MAX_TEMP_HEAD]}{TEMP_MARKER}{uuid.uuid4().hex}"
 
 
 def is_temporary(name: str) -> bool:
