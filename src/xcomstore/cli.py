@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = open_store(args.path)
         return int(args.handler(store, args))
     except XComStoreError as exc:
-        print(f"xcomstore: {exc}", file=sys.stderr)
+        _say(f"xcomstore: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `xcomstore ls | head`
         return 0
@@ -200,7 +201,7 @@ def _ls(store: XComStore, args: argparse.Namespace) -> int:
         for o in objects
     ]
     _print_table(["MODIFIED", "SIZE", "TYPE", "SUMMARY", "XCOM", "EXPIRES"], rows)
-    print(f"{len(objects)} objects, {human_bytes(sum(o.size for o in objects))}")
+    _say(f"{len(objects)} objects, {human_bytes(sum(o.size for o in objects))}")
     _print_found(args, found.lines())
     return 0
 
@@ -211,33 +212,34 @@ def _show(store: XComStore, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"uri": args.uri, "header": json.loads(header.to_bytes()), "preview": shown.to_json()})
         return 0
-    print(f"{header.summary}  ({header.type_name}, codec {header.codec}, compression {_compression(header)})")
-    print(f"xcom     {header.origin}")
-    print(f"created  {header.created}   expires {header.expires or 'never'}")
-    print(f"written  by {', '.join(f'{k} {v}' for k, v in header.producer.items())}")
+    _say(f"{header.summary}  ({header.type_name}, codec {header.codec}, compression {_compression(header)})")
+    _say(f"xcom     {header.origin}")
+    _say(f"created  {header.created}   expires {header.expires or 'never'}")
+    _say(f"written  by {', '.join(f'{k} {v}' for k, v in header.producer.items())}")
     if shown.stats:
-        print("stats    " + ", ".join(f"{k}={v}" for k, v in shown.stats.items()))
-    print()
+        _say("stats    " + ", ".join(f"{k}={v}" for k, v in shown.stats.items()))
+    _say()
     if shown.kind == "table":
         _print_table([f"{n} ({t})" for n, t in shown.columns], [[str(c) for c in r] for r in shown.rows])
     elif shown.kind == "array":
-        print("first elements:", shown.rows[0] if shown.rows else [])
+        _say(f"first elements: {shown.rows[0] if shown.rows else []}")
     else:
-        print(shown.text)
+        for line in shown.text.split("\n"):
+            _say(line)
     return 0
 
 
 def _get(store: XComStore, args: argparse.Namespace) -> int:
     header = store.verify(args.uri)
     fmt = args.format or _GET_FORMATS.get(header.codec, "json")
-    output = Path(args.output or f"{header.origin.key or 'value'}.{fmt}")
+    output = Path(args.output or f"{_file_name(header.origin.key)}.{fmt}")
     if header.codec == "json" and fmt == "json":
         # The JSON as stored (Airflow's serde form), not re-encoded: exactly what was pushed.
         with store.open_payload(args.uri) as (_, stream), output.open("wb") as out:
             shutil.copyfileobj(stream, out, 1 << 20)
     else:
         _write_value(store.read(args.uri), fmt, output)
-    print(f"wrote {output} ({human_bytes(output.stat().st_size)}, {header.summary})")
+    _say(f"wrote {output} ({human_bytes(output.stat().st_size)}, {header.summary})")
     return 0
 
 
@@ -293,10 +295,10 @@ def _verify(store: XComStore, args: argparse.Namespace) -> int:
         _print_json(doc)
     else:
         for r in results:
-            print(f"{'OK  ' if r['ok'] else 'FAIL'} {r.get('xcom') or r['error']}")
+            _say(f"{'OK  ' if r['ok'] else 'FAIL'} {r.get('xcom') or r['error']}")
         for line in found.lines():
-            print(line)
-        print(f"{len(results)} checked, {len(bad)} failed, {len(found.skipped)} skipped (not regular files)")
+            _say(line)
+        _say(f"{len(results)} checked, {len(bad)} failed, {len(found.skipped)} skipped (not regular files)")
     # Something that is not an object where objects live (a symlink, a FIFO) is a finding too.
     return 1 if bad or found.skipped else 0
 
@@ -330,18 +332,18 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
         verb = "would remove" if args.dry_run else "removed"
         for reason, (count, size) in sorted(summary.removed.items()):
             what = "files" if reason == "temporary" else "objects"
-            print(f"{verb} {count} {reason} {what} ({human_bytes(size)})")
-        print(
+            _say(f"{verb} {count} {reason} {what} ({human_bytes(size)})")
+        _say(
             f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
         )
         if summary.temporary_spared_young:
-            print(f"kept {summary.temporary_spared_young} temporary files younger than the grace period")
+            _say(f"kept {summary.temporary_spared_young} temporary files younger than the grace period")
         if summary.unreadable:
-            print(f"kept {len(summary.unreadable)} unreadable objects: see `xcomstore verify`")
+            _say(f"kept {len(summary.unreadable)} unreadable objects: see `xcomstore verify`")
         for entry in summary.skipped:
-            print(f"skipped {entry}")
+            _say(f"skipped {entry}")
         for error in summary.errors:
-            print(f"error: {error}", file=sys.stderr)
+            _say(f"error: {error}", file=sys.stderr)
     return 1 if summary.errors else 0
 
 
@@ -368,7 +370,7 @@ def _airflow_db_url() -> str | None:
 
 def _gc_progress(summary: GcSummary) -> None:
     removed = sum(n for n, _ in summary.removed.values())
-    print(f"gc: {summary.scanned} objects scanned, {removed} to remove …", file=sys.stderr, flush=True)
+    _say(f"gc: {summary.scanned} objects scanned, {removed} to remove …", file=sys.stderr, flush=True)
 
 
 def _repair(store: XComStore, args: argparse.Namespace) -> int:
@@ -397,7 +399,8 @@ def _finish(args: argparse.Namespace, summary: dict[str, Any], lines: list[str],
     if args.json:
         _print_json(summary)
     else:
-        print("\n".join(lines))
+        for line in lines:
+            _say(line)
     return 1 if failed else 0
 
 
@@ -414,8 +417,8 @@ def _check_config(store: XComStore, args: argparse.Namespace) -> int:
         _print_json(facts)
     else:
         for key, value in facts.items():
-            print(f"{key:12} {value}")
-        print("configuration OK, store reachable")
+            _say(f"{key:12} {value}")
+        _say("configuration OK, store reachable")
     return 0
 
 
@@ -447,22 +450,59 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+# C0 and C1 controls and DEL (escape sequences, line breaks, backspaces), line and paragraph
+# separators, and the bidi marks, embeddings, overrides and isolates that make a terminal show
+# text in another order than it is (U+202E turns `exe.txt` into `txt.exe`).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Of those, what json.dumps leaves raw: it escapes C0 controls in strings itself, and the line
+# breaks of its indentation must stay.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME = 100
+
+
+def _clean(text: str) -> str:
+    """`text` with every character a terminal would act on written as an escape (`\\x1b`)."""
+    return _UNSAFE.sub(lambda m: _SHORT.get(m[0]) or _escape(m[0]), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _say(*values: object, file: Any = None, flush: bool = False) -> None:
+    """print(), with names from the store escaped: whoever wrote a DAG chose them."""
+    print(_clean(" ".join(str(v) for v in values)), file=file or sys.stdout, flush=flush)
+
+
+def _file_name(key: str) -> str:
+    """A file name in the working directory from an XCom key, which anyone writing a DAG
+    chooses: only [A-Za-z0-9._-], no leading dot (hidden, or `..`), bounded in length."""
+    name = _NAME_UNSAFE.sub("_", key).lstrip("._-")[:_MAX_NAME].rstrip(".")
+    return name or "value"
+
+
 def _print_found(args: argparse.Namespace, lines: list[str]) -> None:
     """Report what a listing skipped; on stderr under --json, so that stdout stays one document."""
     for line in lines:
-        print(line, file=sys.stderr if args.json else sys.stdout)
+        _say(line, file=sys.stderr if args.json else sys.stdout)
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    # ensure_ascii=False keeps text readable; what a terminal would act on is escaped as \uXXXX.
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    print(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text))
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    rows = [[_clean(c) for c in r] for r in rows]  # escaped first, so that widths are right
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     widths = [min(w, 100) for w in widths]
     for line in [headers, *rows]:
         cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(line, widths, strict=False)]
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
+        _say("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
 
 
 if __name__ == "__main__":
