@@ -238,3 +238,21 @@ def test_the_case_probe_answers_here_and_leaves_nothing(tmp_path: Path) -> None:
     assert location_module.detect_case_insensitive(str(tmp_path / "missing")) is None
     assert location_module.detect_case_insensitive(str(tmp_path)) is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_objects_written_before_case_folding_stay_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store on a case-insensitive disk written by an xcomstore that did not fold names (every
+    run id holds a 'T'): its objects are still found, listed and purged."""
+    url = f"file://{tmp_path}/store"
+    monkeypatch.setattr(location_module, "detect_case_insensitive", lambda root: False)
+    old = make_store([url]).push({"old": True}, origin(dag="Dag", key="Key"))
+    monkeypatch.setattr(location_module, "detect_case_insensitive", lambda root: True)
+    store = make_store([url])
+    assert store.pull(old) == {"old": True}
+    assert store.verify(old["uri"]).origin == origin(dag="Dag", key="Key")
+    assert [obj.uri for obj in store.list()] == [old["uri"]]
+    assert [obj.uri for obj in store.list("Dag")] == [old["uri"]]
+    assert store.purge(old)
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []

@@ -107,6 +107,26 @@ class Location:
     def _disk(self, relpath: str) -> str:
         return fold_case(relpath) if self.folds_case else relpath
 
+    def _open_existing(self, relpath: str) -> int:
+        """The object's file, opened for reading. Where names are folded, an object written
+        before folding (under its literal name: every run id holds a 'T') is found too."""
+        disk = self._disk(relpath)
+        try:
+            return self._tree.open_read(disk)
+        except FileNotFoundError:
+            if disk == relpath:
+                raise
+        return self._tree.open_read(relpath)
+
+    def _unlink(self, relpath: str) -> bool:
+        disk = self._disk(relpath)
+        return self._tree.unlink(disk) or (disk != relpath and self._tree.unlink(relpath))
+
+    def _exists_local(self, relpath: str) -> bool:
+        disk = self._disk(relpath)
+        found = self._tree.lstat_file(disk) is not None
+        return found or (disk != relpath and self._tree.lstat_file(relpath) is not None)
+
     def _listed(self, disk: str) -> str:
         return unfold_case(disk) if self.folds_case else disk
 
@@ -161,7 +181,7 @@ class Location:
         target = self._full(relpath)
         try:
             if self.local:
-                stream: BinaryIO = os.fdopen(self._tree.open_read(self._disk(relpath)), "rb")
+                stream: BinaryIO = os.fdopen(self._open_existing(relpath), "rb")
                 size = os.fstat(stream.fileno()).st_size
             else:
                 size = int(self.fs.size(target))
@@ -185,7 +205,7 @@ class Location:
         return bytes(data)
 
     def _read_local(self, relpath: str, start: int, end: int | None) -> bytes:
-        with os.fdopen(self._tree.open_read(self._disk(relpath)), "rb") as stream:
+        with os.fdopen(self._open_existing(relpath), "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
             first = max(0, start + size if start < 0 else start)
             last = size if end is None else max(first, min(size, end + size if end < 0 else end))
@@ -195,9 +215,7 @@ class Location:
     def delete(self, relpath: str) -> bool:
         """Delete the object; False if it was not there."""
         if self.local:
-            return self.retry.run(
-                f"delete {self.uri(relpath)}", lambda: self._tree.unlink(self._disk(relpath))
-            )
+            return self.retry.run(f"delete {self.uri(relpath)}", lambda: self._unlink(relpath))
         target = self._full(relpath)
         # Object stores answer a delete of a missing key with success: ask first.
         if not self.renames_atomically and not self.exists(relpath):
@@ -210,8 +228,7 @@ class Location:
 
     def exists(self, relpath: str) -> bool:
         if self.local:
-            check = lambda: self._tree.lstat_file(self._disk(relpath)) is not None  # noqa: E731
-            return bool(self.retry.run(f"check {self.uri(relpath)}", check))
+            return self.retry.run(f"check {self.uri(relpath)}", lambda: self._exists_local(relpath))
         return bool(self.retry.run(f"check {self.uri(relpath)}", lambda: self.fs.exists(self._full(relpath))))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -240,7 +257,12 @@ class Location:
                 yield ObjectInfo(relpath, int(info.get("size") or 0), _modified(info), kind)
 
     def _scan_local(self, prefix: str) -> Iterator[ObjectInfo]:
-        for entry in self._tree.walk(self._disk(prefix) if prefix else "", _OBJECT_DEPTH):
+        # Where names are folded, a prefix's folder written before folding is listed too.
+        for folder in dict.fromkeys([self._disk(prefix), prefix]):
+            yield from self._scan_folder(folder)
+
+    def _scan_folder(self, folder: str) -> Iterator[ObjectInfo]:
+        for entry in self._tree.walk(folder, _OBJECT_DEPTH):
             relpath, name = self._listed(entry.relpath), posixpath.basename(entry.relpath)
             if entry.kind == "file" and is_temporary(name):
                 yield ObjectInfo(relpath, entry.size, entry.modified, "temporary")
