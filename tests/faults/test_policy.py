@@ -27,8 +27,9 @@ def test_disallowed_type_is_rejected_and_nothing_is_written(place: Place, raw: R
     with pytest.raises(RejectedValueError) as info:
         store.push(value, origin(key="my_output"))
     message = str(info.value)
+    assert info.value.xcom == origin(key="my_output"), "the error carries the XCom it refused"
     for part in (
-        "'my_output'",
+        f"XCom {origin(key='my_output')}:",
         described,
         "allowed_types",
         "AIRFLOW__XCOMSTORE__ALLOWED_TYPES",
@@ -51,8 +52,9 @@ def test_too_large_value_is_rejected_before_writing(place: Place, raw: RawObject
     with pytest.raises(RejectedValueError) as info:
         store.push(TOO_LARGE[kind], origin(key="big_one"))
     message = str(info.value)
+    assert info.value.xcom == origin(key="big_one"), "the error carries the XCom it refused"
     for part in (
-        "'big_one'",
+        f"XCom {origin(key='big_one')}:",
         "20.0 KB",
         "max_size = 10.0 KB",
         "AIRFLOW__XCOMSTORE__MAX_SIZE",

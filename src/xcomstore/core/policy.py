@@ -96,15 +96,16 @@ def check_type(settings: Settings, origin: Origin, codec: str, type_name: str) -
     if category in allowed or any(fnmatch.fnmatchcase(type_name, p) for p in allowed):
         return
     raise RejectedValueError(
-        f"XCom {origin.key!r} of task {origin.task_id!r}: a {type_name} ({category}) may not be pushed: "
-        f"[xcomstore] allowed_types = {', '.join(allowed)} (AIRFLOW__XCOMSTORE__ALLOWED_TYPES). Nothing was stored."
+        f"a {type_name} ({category}) may not be pushed: [xcomstore] allowed_types = {', '.join(allowed)} "
+        "(AIRFLOW__XCOMSTORE__ALLOWED_TYPES). Nothing was stored.",
+        xcom=origin,
     )
 
 
 def check_size(settings: Settings, origin: Origin, size: int) -> None:
     if settings.max_size is not None and size > settings.max_size:
         raise RejectedValueError(
-            f"XCom {origin.key!r} of task {origin.task_id!r}: the value's {human_bytes(size)} exceed "
-            f"[xcomstore] max_size = {human_bytes(settings.max_size)} (AIRFLOW__XCOMSTORE__MAX_SIZE). "
-            "Nothing was stored."
+            f"the value's {human_bytes(size)} exceed [xcomstore] max_size = {human_bytes(settings.max_size)} "
+            "(AIRFLOW__XCOMSTORE__MAX_SIZE). Nothing was stored.",
+            xcom=origin,
         )

@@ -127,9 +127,13 @@ class XComStore:
         Checks the allowed types and the size limit first: a rejected value stores nothing.
         """
         policy.check_origin(origin)
+        with _about(origin, ""):  # every refusal names the XCom
+            return self._place(value, origin)
+
+    def _place(self, value: Any, origin: Origin) -> Any:
         json_codec = self.codecs.json
         if origin.key in self.settings.inline_keys:
-            return self._inline_key(value, origin)
+            return self._inline_key(value)
         binary = self.codecs.binary_for(value)
         codec = binary or json_codec
         described = codec.describe(value)
@@ -144,7 +148,7 @@ class XComStore:
                         self.observer.inline(origin, len(data))
                         return jsonable
             return self._reference(self.offload(value, binary, described, origin))
-        jsonable, data = self._dumps(value, origin)
+        jsonable, data = self._dumps(value)
         policy.check_size(self.settings, origin, len(data))
         # A small value that looks like a reference is offloaded, so it is never misread.
         if len(data) <= self.settings.threshold and not is_reference(jsonable):
@@ -152,23 +156,21 @@ class XComStore:
             return jsonable
         return self._reference(self.offload(data, json_codec, described, origin))
 
-    def _dumps(self, value: Any, origin: Origin) -> tuple[Any, bytes]:
-        """The value's JSON form; a value nothing can store is rejected, naming the XCom."""
+    def _dumps(self, value: Any) -> tuple[Any, bytes]:
+        """The value's JSON form; a value nothing can store is rejected."""
         try:
             return self.codecs.json.dumps(value)
         except (TypeError, ValueError) as exc:
-            raise RejectedValueError(
-                f"XCom {origin.key!r} of task {origin.task_id!r}: cannot store a {type(value).__module__}."
-                f"{type(value).__qualname__}: {exc}. Nothing was stored."
-            ) from exc
+            kind = f"{type(value).__module__}.{type(value).__qualname__}"
+            raise RejectedValueError(f"cannot store a {kind}: {exc}. Nothing was stored.") from exc
 
-    def _inline_key(self, value: Any, origin: Origin) -> Any:
+    def _inline_key(self, value: Any) -> Any:
         """Keys Airflow reads from the DB itself stay inline; they can't hold a reference lookalike."""
         jsonable = self.codecs.json.to_json_form(value)
         if is_reference(jsonable):
             raise RejectedValueError(
-                f"XCom {origin.key!r} must stay in the metadata DB, but its value looks like an "
-                "xcomstore reference and would be misread. Nothing was stored."
+                "must stay in the metadata DB, but its value looks like an xcomstore reference and "
+                "would be misread. Nothing was stored."
             )
         return jsonable
 
