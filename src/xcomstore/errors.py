@@ -4,6 +4,7 @@
     ├── ConfigError (ValueError)            a setting is missing, misspelled or cannot work
     │   └── MissingKeyError                 an object needs an encryption key not configured
     ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
+    ├── UnknownFormatError (ValueError)     an export format this kind of value does not offer
     ├── ForgedReferenceError                a reference that is never followed
     ├── ObjectFormatError                   bytes that are not a valid object
     │   └── CorruptObjectError              an object that fails its checksum or its reference
@@ -57,6 +58,10 @@ class MissingKeyError(ConfigError):
 
 class RejectedValueError(XComStoreError, TypeError):
     """A value cannot be stored: no codec takes its type, or a limit forbids it. Nothing was written."""
+
+
+class UnknownFormatError(XComStoreError, ValueError):
+    """An export (download, `xcomstore get`) was asked for a format this kind of value lacks."""
 
 
 class ForgedReferenceError(XComStoreError):

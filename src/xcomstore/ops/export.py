@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from xcomstore.core.store import XComStore
+from xcomstore.errors import UnknownFormatError
 from xcomstore.format.header import Header
 from xcomstore.identity import Origin
 
@@ -36,10 +37,6 @@ MEDIA_TYPES = {
     "json": "application/json",
 }
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class UnknownFormatError(ValueError):
-    """The format asked for does not exist for this kind of value."""
 
 
 @dataclass(frozen=True)

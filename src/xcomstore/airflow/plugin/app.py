@@ -32,9 +32,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xcomstore.airflow.environment import configured_store
 from xcomstore.airflow.plugin import views
 from xcomstore.airflow.plugin.source import StoreBrowser
-from xcomstore.errors import ObjectNotFoundError, XComStoreError
+from xcomstore.errors import ObjectNotFoundError, UnknownFormatError, XComStoreError
 from xcomstore.identity import Origin
-from xcomstore.ops.export import UnknownFormatError, download
+from xcomstore.ops.export import download
 from xcomstore.ops.preview import preview
 
 P = ParamSpec("P")
@@ -147,10 +147,7 @@ def _html_routes(app: FastAPI) -> None:
         format: str | None = None,
     ) -> StreamingResponse:
         uri = browser.uri(Origin(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key))
-        try:
-            found = _call(download, browser.store, uri, format)
-        except UnknownFormatError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        found = _call(download, browser.store, uri, format)
         headers = {"Content-Disposition": found.content_disposition()}
         return StreamingResponse(found.chunks, media_type=found.media_type, headers=headers)
 
@@ -230,6 +227,8 @@ def _call(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return function(*args, **kwargs)
     except ObjectNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
+    except UnknownFormatError as exc:
+        raise HTTPException(400, str(exc)) from exc
     except XComStoreError as exc:
         raise HTTPException(502, f"the store could not be read: {exc}") from exc
 
