@@ -340,6 +340,12 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
             _say(f"kept {summary.temporary_spared_young} temporary files younger than the grace period")
         if summary.unreadable:
             _say(f"kept {len(summary.unreadable)} unreadable objects: see `xcomstore verify`")
+        if summary.unauthenticated_expiry:
+            _say(
+                f"kept {len(summary.unauthenticated_expiry)} expired objects of format version 1 or 2, whose "
+                "expiry nothing authenticates: run gc with the metadata DB (without --expired-only) to "
+                "collect those whose XCom is gone"
+            )
         for entry in summary.skipped:
             _say(f"skipped {entry}")
         for error in summary.errors:

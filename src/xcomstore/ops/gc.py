@@ -29,6 +29,9 @@ class GcSummary:
     temporary_spared_young: int = 0  # temporary files that may belong to a write in flight
     removed: dict[str, list[int]] = field(default_factory=dict)  # reason → [objects, bytes]
     unreadable: list[str] = field(default_factory=list)  # kept: "<uri>: <why>"
+    # Expired by a header nothing authenticates (format versions 1 and 2): kept unless the
+    # metadata DB shows its XCom gone.
+    unauthenticated_expiry: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # not regular files, never touched: "<uri>: <kind>"
     errors: list[str] = field(default_factory=list)
 
@@ -45,6 +48,7 @@ class GcSummary:
             "temporary_spared_young": self.temporary_spared_young,
             "removed": {r: {"objects": n, "bytes": b} for r, (n, b) in self.removed.items()},
             "unreadable_kept": self.unreadable,
+            "unauthenticated_expiry_kept": self.unauthenticated_expiry,
             "skipped": self.skipped,
             "errors": self.errors,
         }
@@ -68,7 +72,7 @@ def collect(
             if info.kind != "object":
                 _other(location, info, moment, grace, dry_run, summary)
                 continue
-            obj = describe(location, info)
+            obj = describe(location, info, authenticate=True)
             summary.scanned += 1
             reason = _reason(obj, index, runs, moment, grace, summary)
             if reason is not None:
@@ -118,7 +122,13 @@ def _reason(
         summary.unreadable.append(f"{obj.uri}: {obj.error}")
         return None
     if obj.header.expires and _timestamp(obj.header.expires) <= now:
-        return "expired"
+        if obj.authenticated:
+            return "expired"
+        # trust boundary: an older object's header is not sealed, so its `expires` may have
+        # been written by anyone with access to the store; only the XCom's absence counts.
+        if index is None:
+            summary.unauthenticated_expiry.append(obj.uri)
+            return None
     if index is None:
         return None
     origin = obj.header.origin
