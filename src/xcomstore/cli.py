@@ -386,8 +386,12 @@ def _repair(store: XComStore, args: argparse.Namespace) -> int:
     lines += [f"UNRECOVERABLE {lost['object']}: {lost['reason']}" for lost in summary.unrecoverable]
     lines.append(
         f"{summary.checked} objects checked, {len(summary.copied)} {verb}, {len(summary.unrecoverable)} unrecoverable"
+        + (f", {len(summary.failed)} could not be copied" if summary.failed else "")
     )
-    return _finish(args, summary.to_json(), lines, failed=bool(summary.unrecoverable))
+    if not args.json:
+        for move in summary.failed:
+            _say(f"error: could not copy {move['from']} → {move['to']}: {move['reason']}", file=sys.stderr)
+    return _finish(args, summary.to_json(), lines, failed=bool(summary.unrecoverable or summary.failed))
 
 
 def _rekey(store: XComStore, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ for reading blocks forever, and must not take the test run with it.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -256,3 +257,20 @@ def test_objects_written_before_case_folding_stay_readable(
     assert [obj.uri for obj in store.list("Dag")] == [old["uri"]]
     assert store.purge(old)
     assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
+
+
+def test_repair_reports_a_refused_copy_and_repairs_the_rest(tmp_path: Path, elsewhere: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_store([f"file://{first}"]).push({"repair me": True}, EVIL)
+    make_store([f"file://{first}"]).push({"me too": True}, GOOD)
+    second.mkdir()
+    link_dag(second, elsewhere)
+    before = snapshot(elsewhere)
+    done = cli(f"file://{first}, file://{second}", "repair", "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = json.loads(done.stdout)
+    assert [move["to"] for move in summary["copied"]] == [f"file://{second}/{layout.object_path(GOOD)}"]
+    assert [move["to"] for move in summary["failed"]] == [f"file://{second}/{layout.object_path(EVIL)}"]
+    assert "symlink" in summary["failed"][0]["reason"]
+    assert (second / layout.object_path(GOOD)).is_file(), "the other object was not repaired"
+    assert snapshot(elsewhere) == before

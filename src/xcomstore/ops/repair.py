@@ -25,6 +25,9 @@ class RepairSummary:
     checked: int = 0
     copied: list[dict[str, str]] = field(default_factory=list)  # {"to", "from", "reason"}
     unrecoverable: list[dict[str, str]] = field(default_factory=list)  # {"object", "reason"}
+    # A good copy exists but could not be written where it is missing (a refused or unsafe
+    # target): reported, and the run goes on with the other objects.
+    failed: list[dict[str, str]] = field(default_factory=list)  # {"to", "from", "reason"}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,6 +35,7 @@ class RepairSummary:
             "checked": self.checked,
             "copied": self.copied,
             "unrecoverable": self.unrecoverable,
+            "failed": self.failed,
         }
 
 
@@ -62,9 +66,14 @@ def _repair_one(
         if digest == good_digest:
             continue
         reason = why if digest is None else "differs from the copy in " + good.url
+        move = {"to": location.uri(relpath), "from": good.uri(relpath), "reason": reason}
         if not dry_run:
-            _copy(good, location, relpath)
-        summary.copied.append({"to": location.uri(relpath), "from": good.uri(relpath), "reason": reason})
+            try:
+                _copy(good, location, relpath)
+            except (XComStoreError, OSError) as exc:
+                summary.failed.append({**move, "reason": f"{type(exc).__name__}: {exc}"})
+                continue
+        summary.copied.append(move)
 
 
 def _check(location: Location, relpath: str, keyring: Keyring) -> tuple[bytes | None, str]:
