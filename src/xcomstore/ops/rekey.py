@@ -29,12 +29,7 @@ class RekeySummary:
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "checked": self.checked,
-            "rewritten": self.rewritten,
-            "errors": self.errors,
-        }
+        return dataclasses.asdict(self)  # the fields, as they are named
 
 
 def rekey(store: XComStore, *, dry_run: bool = False) -> RekeySummary:

@@ -7,6 +7,7 @@ verifies.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +31,7 @@ class RepairSummary:
     failed: list[dict[str, str]] = field(default_factory=list)  # {"to", "from", "reason"}
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "checked": self.checked,
-            "copied": self.copied,
-            "unrecoverable": self.unrecoverable,
-            "failed": self.failed,
-        }
+        return dataclasses.asdict(self)  # the fields, as they are named
 
 
 def repair(
