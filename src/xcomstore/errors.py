@@ -6,6 +6,7 @@
     ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
     ├── UnknownFormatError (ValueError)     an export format this kind of value does not offer
     ├── ForgedReferenceError                a reference that is never followed
+    │   └── UnsafePathError                 a symlink, FIFO or folder where a local object should be
     ├── ObjectFormatError                   bytes that are not a valid object
     │   └── CorruptObjectError              an object that fails its checksum or its reference
     ├── ObjectNotFoundError (FileNotFoundError)
@@ -66,6 +67,11 @@ class UnknownFormatError(XComStoreError, ValueError):
 
 class ForgedReferenceError(XComStoreError):
     """A reference points outside the configured locations, or is malformed: it is never followed."""
+
+
+class UnsafePathError(ForgedReferenceError):
+    """A local store holds a symlink, FIFO, device or folder where xcomstore would read, write
+    or delete an object: it is never followed nor opened, so nothing outside the store is touched."""
 
 
 class ObjectFormatError(XComStoreError):

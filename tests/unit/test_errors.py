@@ -31,6 +31,8 @@ def test_every_error_is_an_xcomstore_error_and_keeps_its_builtin_base() -> None:
         errors.StoreUnavailableError: OSError,
         errors.StoreAccessError: errors.StoreUnavailableError,
         errors.ForgedReferenceError: errors.XComStoreError,
+        errors.UnsafePathError: errors.ForgedReferenceError,
+        errors.UnknownFormatError: ValueError,
     }
     for error, base in builtin.items():
         assert issubclass(error, errors.XComStoreError), error

@@ -18,7 +18,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from xcomstore.errors import ForgedReferenceError
+from xcomstore.errors import UnsafePathError
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
@@ -53,9 +53,9 @@ def kind_of(mode: int) -> str:
     return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
 
 
-def unsafe(path: str, kind: str) -> ForgedReferenceError:
+def unsafe(path: str, kind: str) -> UnsafePathError:
     what = "a symlink, which xcomstore never follows" if kind == "symlink" else f"a {kind}"
-    return ForgedReferenceError(f"{path} is {what}, not a regular file inside the store: refused")
+    return UnsafePathError(f"{path} is {what}, not a regular file inside the store: refused")
 
 
 class LocalTree:
@@ -197,7 +197,7 @@ class LocalTree:
     def _enter(self, parent: int, name: str, relpath: str, max_depth: int) -> Iterator[Entry]:
         try:
             fd = self._open_child(parent, name, relpath, create=False)
-        except ForgedReferenceError:  # swapped for a symlink since it was listed
+        except UnsafePathError:  # swapped for a symlink since it was listed
             yield Entry(relpath, "symlink")
             return
         except FileNotFoundError:  # deleted since it was listed
