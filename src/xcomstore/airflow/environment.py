@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from xcomstore.codecs import JsonCodec
 from xcomstore.core.observe import Observer
 from xcomstore.core.reference import Reference
 from xcomstore.core.settings import OPTIONS, SECTION, Settings
 from xcomstore.core.store import XComStore
+from xcomstore.errors import ConfigError
 from xcomstore.identity import Origin
 from xcomstore.storage.location import fsspec_filesystem
 
@@ -104,14 +106,55 @@ def _env_names() -> set[str]:
     return names
 
 
+# What registers each scheme's filesystem: for Airflow's ObjectStoragePath a provider (`[all]`
+# installs s3fs, gcsfs and adlfs, but the schemes exist only once the provider is there); for
+# fsspec alone the implementation package.
+_PROVIDERS = {
+    **dict.fromkeys(("s3", "s3a"), "apache-airflow-providers-amazon"),
+    **dict.fromkeys(("gs", "gcs"), "apache-airflow-providers-google"),
+    **dict.fromkeys(("abfs", "abfss", "az", "adl"), "apache-airflow-providers-microsoft-azure"),
+}
+_FSSPEC_PACKAGES = {
+    **dict.fromkeys(("s3", "s3a"), "s3fs"),
+    **dict.fromkeys(("gs", "gcs"), "gcsfs"),
+    **dict.fromkeys(("abfs", "abfss", "az", "adl"), "adlfs"),
+}
+
+
+def missing_filesystem(url: str, package: str | None) -> ConfigError:
+    """The one-line error for a store URL whose scheme nothing installed can open."""
+    scheme = urlsplit(url).scheme
+    if package is None:
+        return ConfigError(f"no filesystem for {scheme!r} (in {url!r}): is the scheme right?")
+    return ConfigError(f"no filesystem for {scheme!r} (in {url!r}) is installed: pip install {package}")
+
+
 def airflow_filesystem(url: str) -> tuple[Any, str]:
     """Resolve a URL as Airflow does, so `s3://conn_id@bucket/...` uses that connection."""
     if url.startswith("file://"):  # no connection to resolve: skip loading Airflow's providers
         return fsspec_filesystem(url)
     from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io.fs import has_fs
 
+    scheme = urlsplit(url).scheme
+    if not has_fs(scheme):  # else ObjectStoragePath's ValueError, as a traceback
+        raise missing_filesystem(url, _PROVIDERS.get(scheme))
     path = ObjectStoragePath(url)
     return path.fs, path.path
+
+
+def plain_filesystem(url: str) -> tuple[Any, str]:
+    """fsspec_filesystem, with a scheme whose implementation is missing said in one line."""
+    import fsspec
+
+    scheme = urlsplit(url).scheme or "file"
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ImportError:  # known to fsspec, its package not installed
+        raise missing_filesystem(url, _FSSPEC_PACKAGES.get(scheme, "the fsspec implementation")) from None
+    except ValueError:  # not known at all
+        raise missing_filesystem(url, None) from None
+    return fsspec_filesystem(url)
 
 
 def serde_codec() -> JsonCodec:
@@ -171,4 +214,4 @@ def configured_store(path: str | None = None, **options: str) -> XComStore:
     settings = Settings.from_mapping(raw, source="the configuration")
     if with_airflow:
         return XComStore.from_settings(settings, opener=airflow_filesystem, json_codec=serde_codec())
-    return XComStore.from_settings(settings, opener=fsspec_filesystem)
+    return XComStore.from_settings(settings, opener=plain_filesystem)
