@@ -11,8 +11,10 @@ from typing import Any, BinaryIO
 
 from xcomstore.codecs.arrow_checks import check_faithful, series_name, series_name_back
 from xcomstore.codecs.arrow_columns import read_contiguous
+from xcomstore.codecs.arrow_ipc import CheckedIpcStream
 from xcomstore.codecs.base import Codec, Description, root_module
 from xcomstore.errors import RejectedValueError
+from xcomstore.format.streams import budget_of
 
 _SERIES_COLUMN = "values"
 # Batches of about 4 MiB: a pull holds one batch (and, compressed, its decompressed copy) beside
@@ -81,12 +83,14 @@ class ArrowCodec(Codec):
 
         flavour = str(meta.get("flavour"))
         rows = meta.get("rows")
-        with pa.ipc.open_stream(source) as reader:
+        budget = budget_of(source)
+        # trust boundary: pyarrow sees each message only once its claimed sizes fit the budget.
+        with pa.ipc.open_stream(CheckedIpcStream(source, budget)) as reader:
             # A pyarrow Table is fine in batches; frames need whole columns, assembled as read.
             if flavour == "pyarrow.Table" or not isinstance(rows, int):
                 table = reader.read_all()
             else:
-                table = read_contiguous(reader, rows)
+                table = read_contiguous(reader, rows, budget)
         return _from_table(table, flavour, meta)
 
 

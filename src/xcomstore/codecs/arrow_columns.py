@@ -14,13 +14,18 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from xcomstore.errors import ObjectFormatError
+from xcomstore.format.streams import Budget
+
+COLUMNS = "preallocated columns"
 
 
-def read_contiguous(reader: Any, rows: int) -> Any:
+def read_contiguous(reader: Any, rows: int, budget: Budget | None = None) -> Any:
     """The stream of `reader` (a pyarrow RecordBatchStreamReader) as a Table of `rows` rows
     whose columns are single chunks."""
     import pyarrow as pa
 
+    # trust boundary: `rows` is the header's, and sizes every numeric column up front.
+    (budget or Budget()).reserve(rows * _preallocated(reader.schema), COLUMNS)
     columns = [_column_for(field.type, rows) for field in reader.schema]
     filled = 0
     for batch in reader:
@@ -35,10 +40,19 @@ def read_contiguous(reader: Any, rows: int) -> Any:
     return pa.Table.from_arrays(arrays, schema=reader.schema)
 
 
-def _column_for(arrow_type: Any, rows: int) -> _Column:
+def _is_numeric(arrow_type: Any) -> bool:
     import pyarrow as pa
 
-    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type))
+
+
+def _preallocated(schema: Any) -> int:
+    """Bytes per row that _NumericColumn allocates before any batch is read."""
+    return sum(field.type.bit_width // 8 for field in schema if _is_numeric(field.type))
+
+
+def _column_for(arrow_type: Any, rows: int) -> _Column:
+    if _is_numeric(arrow_type):
         return _NumericColumn(arrow_type, rows)
     return _ChunkedColumn(arrow_type)
 

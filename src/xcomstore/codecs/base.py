@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
+from xcomstore.format.streams import Budget, budget_of
+
+__all__ = ["Budget", "Codec", "Description", "budget_of", "root_module"]
+
 
 @dataclass(frozen=True)
 class Description:
@@ -61,7 +65,13 @@ class Codec(ABC):
 
     @abstractmethod
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
-        """Read a value back from `source`, given the meta that describe() returned."""
+        """Read a value back from `source`, given the meta that describe() returned.
+
+        `source` is bounded: it raises once more bytes than the read's budget have come out of
+        it. A codec that allocates from sizes the payload claims (a shape, a row count, an
+        uncompressed length) must first claim them: `budget_of(source).reserve(n, kind)`.
+        `meta` is the object's header: authenticated by the seal, but anyone who can write to
+        the store writes the seal too, so it is no more trusted than the payload."""
 
 
 def root_module(value: Any) -> str:

@@ -86,4 +86,6 @@ class JsonCodec(Codec):
         return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
+        # trust boundary: the source is bounded (BoundedReader), so json is never handed more
+        # text than the budget, and its objects are a bounded multiple of that text.
         return self.from_json_form(json.loads(source.read()))

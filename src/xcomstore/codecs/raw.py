@@ -30,5 +30,5 @@ class BytesCodec(Codec):
         return None
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
-        data = source.read()
+        data = source.read()  # trust boundary: bounded by the budget of the source (BoundedReader)
         return bytearray(data) if meta.get("class") == "bytearray" else bytes(data)

@@ -33,7 +33,7 @@ from xcomstore.errors import (
 from xcomstore.format import checksum, compression, container
 from xcomstore.format.container import OpenObject, Seal
 from xcomstore.format.header import Header
-from xcomstore.format.streams import CountingWriter
+from xcomstore.format.streams import Budget, CountingWriter
 from xcomstore.identity import Origin, Wanted
 from xcomstore.storage.headers import StoredObject, describe, read_header
 from xcomstore.storage.location import Location, fsspec_filesystem
@@ -290,7 +290,7 @@ class XComStore:
                 raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
         origin = layout.origin_of(targets[0][1])
         with self._reported("read", origin, ref.uri):
-            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.checksum))
+            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.checksum, ref.size))
         self.observer.loaded(ref, time.perf_counter() - started)
         return value
 
@@ -307,12 +307,17 @@ class XComStore:
     def _failed_over(self, uri: str, error: XComStoreError) -> None:
         self.observer.failed("read copy", type(error)(f"{uri}: {error}; trying the next copy"))
 
-    def _decode(self, location: Location, relpath: str, expected_checksum: str | None) -> Any:
-        with location.reader(relpath) as (stream, size):
-            obj = self._open(relpath, stream, size, expected_checksum)
+    def _decode(
+        self, location: Location, relpath: str, expected_checksum: str | None, size: int | None = None
+    ) -> Any:
+        """The value of one copy; decoding produces no more than the reference's `size` (when
+        read through one) and max_size allow: a small hostile object cannot decode to a huge one."""
+        budget = Budget.for_read(size, self.settings.max_size)
+        with location.reader(relpath) as (stream, stored):
+            obj = self._open(relpath, stream, stored, expected_checksum)
             codec = self.codecs.by_name(obj.header.codec)
             return container.decode_payload(
-                obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption
+                obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption, budget
             )
 
     def _open(self, relpath: str, stream: BinaryIO, size: int, expected_checksum: str | None) -> OpenObject:
@@ -354,7 +359,8 @@ class XComStore:
             obj = self._open(relpath, stream, size, None)
             plain, _ = container.plaintext_stream(obj, self.settings.encryption)
             try:
-                yield obj.header, compression.decompressing_reader(obj.header.compression, plain)
+                budget = Budget.for_read(None, self.settings.max_size)  # no reference: max_size
+                yield obj.header, compression.decompressing_reader(obj.header.compression, plain, budget)
             finally:
                 plain.close()  # a preview reads part of the payload: stop its hashing thread
 

@@ -14,6 +14,7 @@ import lz4.frame
 import zstandard
 
 from xcomstore.errors import ConfigError
+from xcomstore.format.streams import BoundedReader, Budget
 
 NAMES: Final = ("zstd", "lz4", "gzip", "none")
 DEFAULT_LEVELS: Final = {"zstd": 3, "lz4": 0, "gzip": 6, "none": 0}
@@ -69,8 +70,12 @@ def compressing_writer(name: str, sink: BinaryIO, level: int | None = None) -> B
     return cast(BinaryIO, _Uncloseable(sink))  # "none": check() let nothing else through
 
 
-def decompressing_reader(name: str, source: BinaryIO) -> BinaryIO:
-    """A readable stream of the decompressed bytes of `source`."""
+def decompressing_reader(name: str, source: BinaryIO, budget: Budget | None = None) -> BinaryIO:
+    """A readable stream of the decompressed bytes of `source`, bounded by `budget`.
+
+    trust boundary: a few KB of zstd, lz4 or gzip can expand to gigabytes. The BoundedReader
+    around the decompressor asks it for no more than the budget has left, and raises as soon as
+    more than the limit comes out; the stream carries the budget on to the codec (budget_of)."""
     readers: dict[str, Callable[[], object]] = {
         "zstd": lambda: zstandard.ZstdDecompressor().stream_reader(
             source, read_across_frames=True, closefd=False
@@ -81,4 +86,4 @@ def decompressing_reader(name: str, source: BinaryIO) -> BinaryIO:
     }
     if name not in readers:
         raise ConfigError(f"unknown compression {name!r}")
-    return cast(BinaryIO, readers[name]())
+    return cast(BinaryIO, BoundedReader(cast(BinaryIO, readers[name]()), budget or Budget()))

@@ -54,7 +54,7 @@ from xcomstore.errors import CorruptObjectError, ObjectFormatError
 from xcomstore.format import checksum, compression
 from xcomstore.format.encryption import TAG_SIZE, DecryptingReader, EncryptingWriter, Keyring
 from xcomstore.format.header import Header
-from xcomstore.format.streams import HashingReader, HashingWriter
+from xcomstore.format.streams import Budget, HashingReader, HashingWriter
 
 MAGIC: Final = b"XCOMSTOR"
 SEAL_MAGIC: Final = b"XCSEAL\r\n"
@@ -362,10 +362,17 @@ class _Plaintext:
             raise CorruptObjectError("payload checksum mismatch: the object is corrupted")
 
 
-def decode_payload(obj: OpenObject, decode: Callable[[BinaryIO], Any], keyring: Keyring | None = None) -> Any:
-    """Decompress and decode the payload while hashing it; return the value only if it verifies."""
+def decode_payload(
+    obj: OpenObject,
+    decode: Callable[[BinaryIO], Any],
+    keyring: Keyring | None = None,
+    budget: Budget | None = None,
+) -> Any:
+    """Decompress and decode the payload while hashing it; return the value only if it verifies.
+
+    `decode` reads a stream bounded by `budget` (which it finds on it: streams.budget_of)."""
     plain = _Plaintext(obj, keyring)
-    stream = compression.decompressing_reader(obj.header.compression, plain.hashed)  # type: ignore[arg-type]
+    stream = compression.decompressing_reader(obj.header.compression, plain.hashed, budget)  # type: ignore[arg-type]
     try:
         value = decode(stream)
     except Exception as exc:

@@ -185,3 +185,120 @@ class CountingWriter(io.RawIOBase):
         self._sink.write(data)
         self.count += size
         return size
+
+
+class Budget:
+    """How many bytes decoding one payload may produce: shared by the bounded decompressing
+    reader and the codec, so that a small hostile object cannot decode to a huge value.
+
+    trust boundary: the payload's bytes are whoever-wrote-the-bucket's; its seal is unkeyed and
+    proves nothing about them. `limit` comes from what the reader trusts instead: the
+    reference's `size` (from the metadata DB) and [xcomstore] max_size (`what` names it).
+
+    Two tallies, each bounded by `limit` on its own: the bytes that came out of the stream
+    (`take`, by BoundedReader), and the bytes a decoder is about to allocate from sizes the
+    payload claims (`reserve`, per `kind`: decompressed Arrow buffers, preallocated arrays),
+    checked BEFORE allocating. They are not added together: a legitimate value's stream and
+    its decompressed buffers are each about its size, and are not all held at once.
+    """
+
+    def __init__(self, limit: int | None = None, what: str = "") -> None:
+        self.limit = limit
+        self.what = what
+        self.used = 0
+        self._reserved: dict[str, int] = {}
+
+    @classmethod
+    def for_read(cls, reference_size: int | None, max_size: int | None) -> Budget:
+        """The budget of a read: the reference's `size` when read through one, and max_size
+        when set, each with slack_for() added; the tighter one wins. Neither: no limit."""
+        bounds = []
+        if reference_size is not None:
+            bounds.append(
+                (reference_size + slack_for(reference_size), f"the reference's size {reference_size} B")
+            )
+        if max_size is not None:
+            bounds.append((max_size + slack_for(max_size), f"[xcomstore] max_size = {max_size} B"))
+        if not bounds:
+            return cls()
+        limit, what = min(bounds)
+        return cls(limit, f"{what}, with {slack_for(limit)} B of slack")
+
+    @property
+    def remaining(self) -> int | None:
+        """Bytes the stream may still yield, or None for no limit."""
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    def take(self, size: int) -> None:
+        """Count `size` bytes that came out of the stream; past the limit is an error."""
+        self.used += size
+        if self.limit is not None and self.used > self.limit:
+            raise self.exceeded("its stream")
+
+    def reserve(self, size: int, kind: str) -> None:
+        """Claim `size` bytes a decoder is about to allocate for `kind`, before allocating."""
+        total = self._reserved.get(kind, 0) + size
+        if size < 0 or (self.limit is not None and total > self.limit):
+            raise self.exceeded(f"its {kind} ({total} bytes claimed)")
+        self._reserved[kind] = total
+
+    def exceeded(self, where: str) -> ObjectFormatError:
+        # An ObjectFormatError, not a RejectedValueError: nothing is being stored; the object
+        # says it decodes to more than a legitimate one can, so it is not a valid object (and a
+        # read fails over to the next copy, as for any damaged one).
+        return ObjectFormatError(
+            f"the payload decodes to more than its limit of {self.limit} bytes ({self.what}), "
+            f"in {where}: refused before decoding further"
+        )
+
+
+def slack_for(size: int) -> int:
+    """What a legitimate payload of `size` bytes may decode to beyond it. A reference's size is
+    the exact stream length for every codec but Arrow with its own compression, where it is the
+    table's nbytes: the stream adds the IPC framing (the schema, with pandas' metadata, ~200 B a
+    column; per batch a message of ~40 B a column and buffer, and 8 B of length and up to 7 B
+    of padding per buffer), which 1 MiB plus 1/64 of the size covers for batches of 4 MiB
+    (encode's) up to thousands of columns. 1 GiB allowed decodes at most 17 MiB more."""
+    return (1 << 20) + size // 64
+
+
+def budget_of(source: object) -> Budget:
+    """The budget a decoder's source carries (a BoundedReader's), or an unlimited one."""
+    found = getattr(source, "budget", None)
+    return found if isinstance(found, Budget) else Budget()
+
+
+class BoundedReader(io.RawIOBase):
+    """The decompressed payload, stopped with the Budget's error as soon as more than its
+    limit has come out. Each read asks the decompressor for at most one byte more than the
+    budget has left: the decompressor allocates its output at the size asked, so the bytes past
+    the limit are never produced, let alone allocated (a read(-1) is done in chunks)."""
+
+    _CHUNK = 8 << 20
+
+    def __init__(self, source: BinaryIO, budget: Budget) -> None:
+        self._source = source
+        self.budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def _cap(self, size: int) -> int:
+        remaining = self.budget.remaining
+        return size if remaining is None else min(size, remaining + 1)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        got = self._source.readinto(view[: self._cap(len(view))])  # type: ignore[attr-defined]
+        self.budget.take(got or 0)
+        return int(got or 0)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while chunk := self.read(self._CHUNK):
+                parts.append(chunk)
+            return b"".join(parts)
+        data = self._source.read(self._cap(size))
+        self.budget.take(len(data))
+        return data
