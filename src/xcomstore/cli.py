@@ -6,12 +6,16 @@ Nothing here touches the Airflow metadata DB: every object describes itself in i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from typing import Any
 from xcomstore.client import open_store
 from xcomstore.core import layout
 from xcomstore.core.retention import parse_age
+from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError, XComStoreError
 from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, collect
@@ -38,14 +43,38 @@ _GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "jso
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    global _stdout
+    _stdout = sys.stdout
     try:
-        store = open_store(args.path)
-        return int(args.handler(store, args))
+        # Stdout carries the command's output alone (one JSON document with --json): whatever
+        # else prints or logs there while it runs (Airflow's logging, its providers' hooks) goes
+        # to stderr, logging set up before now included.
+        with contextlib.redirect_stdout(sys.stderr):
+            _logging_to_stderr(_stdout)
+            store = open_store(args.path)
+            _logging_to_stderr(_stdout)
+            return int(args.handler(store, args))
     except XComStoreError as exc:
         _say(f"xcomstore: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `xcomstore ls | head`
         return 0
+    finally:
+        _stdout = None
+
+
+#: Where the command's output goes: stdout as it was when main() started.
+_stdout: Any = None
+
+
+def _out() -> Any:
+    return _stdout or sys.stdout
+
+
+def _logging_to_stderr(stdout: Any) -> None:
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (stdout, sys.__stdout__):
+            handler.setStream(sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,7 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     rk = _command(sub, "rekey", "re-encrypt objects under the active encryption key", _rekey)
     rk.add_argument("--dry-run", action="store_true", help="only report what would be re-encrypted")
 
-    _command(sub, "check-config", "validate the [xcomstore] settings and reach the store", _check_config)
+    _command(
+        sub,
+        "check-config",
+        "show the effective settings; write, read back and delete a probe in every location",
+        _check_config,
+    )
     return parser
 
 
@@ -415,21 +449,85 @@ def _finish(args: argparse.Namespace, summary: dict[str, Any], lines: list[str],
 
 
 def _check_config(store: XComStore, args: argparse.Namespace) -> int:
-    count = sum(1 for _ in store.location.list())
-    settings = store.settings
-    facts = {
-        "path": settings.path,
-        "threshold": settings.threshold,
-        "compression": settings.compression,
-        "objects": count,
-    }
+    settings = _effective(store.settings)
+    probes = [_probe(location) for location in store.locations]
     if args.json:
-        _print_json(facts)
+        _print_json({"settings": settings, "locations": probes})
     else:
-        for key, value in facts.items():
-            _say(f"{key:12} {value}")
-        _say("configuration OK, store reachable")
-    return 0
+        _print_table(["SETTING", "VALUE"], [[name, _shown(value)] for name, value in settings.items()])
+        _say()
+        rows = [[p["url"], *(_ms(p["seconds"].get(s)) for s in _PROBE_STEPS), _verdict(p)] for p in probes]
+        _print_table(["LOCATION", "WRITE", "READ", "DELETE", "RESULT"], rows)
+        failed = sum(1 for p in probes if not p["ok"])
+        if failed:
+            _say(f"{failed} of {len(probes)} locations do not work", file=sys.stderr)
+        else:
+            _say(f"configuration OK: {len(probes)} location(s) written, read back and cleaned up")
+    return 1 if any(not p["ok"] for p in probes) else 0
+
+
+_PROBE_STEPS = ("write", "read", "delete")
+
+
+def _probe(location: Location) -> dict[str, Any]:
+    """Write, read back and delete a small object: what a push, a pull and gc need of the store.
+    Its name is hidden (a leading dot), so that a listing running meanwhile never shows it."""
+    relpath = f".xcomstore-check-{uuid.uuid4().hex}"
+    data = os.urandom(1024)
+    seconds: dict[str, float] = {}
+    step = "write"
+    try:
+        started = time.perf_counter()
+        with location.writer(relpath) as out:
+            out.write(data)
+        seconds[step], step = time.perf_counter() - started, "read"
+        started = time.perf_counter()
+        if location.read_range(relpath, 0, None) != data:
+            raise XComStoreError("the probe read back is not what was written")
+        seconds[step], step = time.perf_counter() - started, "delete"
+        started = time.perf_counter()
+        if not location.delete(relpath) or location.exists(relpath):
+            raise XComStoreError("the probe is still there after deleting it")
+        seconds[step] = time.perf_counter() - started
+    except Exception as exc:  # whatever the filesystem raises is the finding
+        return {"url": location.url, "ok": False, "failed": step, "error": str(exc), "seconds": seconds}
+    return {"url": location.url, "ok": True, "seconds": seconds}
+
+
+def _effective(settings: Settings) -> dict[str, Any]:
+    """Every setting as xcomstore understood it; of the keys, only their ids."""
+    shown: dict[str, Any] = {}
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if item.name == "signing_keys":
+            value = [key_id for key_id, _ in value]
+        elif item.name == "encryption":
+            shown["encryption_keys"] = [key_id for key_id, _ in value.keys]
+            continue
+        elif item.name == "required_copies":
+            value = value or "all"
+        elif item.name == "retention_rules":
+            value = [dataclasses.asdict(rule) for rule in value]
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        shown[item.name] = value
+    return shown
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "(none)"
+    return "(none)" if value is None else str(value)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _verdict(probe: dict[str, Any]) -> str:
+    return "OK" if probe["ok"] else f"FAILED at {probe['failed']}: {probe['error']}"
 
 
 # -- output -------------------------------------------------------------------------------
@@ -484,7 +582,7 @@ def _escape(char: str) -> str:
 
 def _say(*values: object, file: Any = None, flush: bool = False) -> None:
     """print(), with names from the store escaped: whoever wrote a DAG chose them."""
-    print(_clean(" ".join(str(v) for v in values)), file=file or sys.stdout, flush=flush)
+    print(_clean(" ".join(str(v) for v in values)), file=file or _out(), flush=flush)
 
 
 def _file_name(key: str) -> str:
@@ -497,13 +595,13 @@ def _file_name(key: str) -> str:
 def _print_found(args: argparse.Namespace, lines: list[str]) -> None:
     """Report what a listing skipped; on stderr under --json, so that stdout stays one document."""
     for line in lines:
-        _say(line, file=sys.stderr if args.json else sys.stdout)
+        _say(line, file=sys.stderr if args.json else _out())
 
 
 def _print_json(data: Any) -> None:
     # ensure_ascii=False keeps text readable; what a terminal would act on is escaped as \uXXXX.
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    print(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text))
+    print(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text), file=_out())
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:

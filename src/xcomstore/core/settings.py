@@ -77,8 +77,20 @@ def _path(text: str) -> str:
             "s3://aws_default@my-bucket/xcom or file:///var/lib/airflow/xcom"
         )
     if "://" not in text:
-        raise ConfigError(f"{_label('path')} = {text!r} is not a URL: write file://{text} for a local folder")
+        raise ConfigError(f"{_label('path')} = {text!r} is not a URL: {_local_hint(text)}")
+    scheme, _, rest = text.partition("://")
+    if scheme == "file" and not rest.startswith("/"):
+        # file://tmp/xcom is the folder /xcom on the host `tmp`, not ./tmp/xcom nor /tmp/xcom
+        host = rest.partition("/")[0]
+        raise ConfigError(f"{_label('path')} = {text!r} names the host {host!r}: {_local_hint(rest)}")
     return text.rstrip("/")
+
+
+def _local_hint(folder: str) -> str:
+    """How a local folder is written: file:// and its absolute path, three slashes in all."""
+    if folder.startswith("/"):
+        return f"write file://{folder} for a local folder"
+    return f"a local folder needs its absolute path: file:///absolute/path/to/{folder} (file:///{folder} for /{folder})"
 
 
 def _copies(text: str, parsed: Mapping[str, Any]) -> int:
