@@ -6,6 +6,10 @@ is accepted too (it is louder), as long as the message names the setting.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,3 +55,25 @@ def test_the_store_is_rebuilt_only_when_the_settings_change(monkeypatch: pytest.
     assert second.settings.threshold == 5
     monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH_CMD", "echo file:///tmp/xcomstore-settings-b")
     assert backend.current_store() is not second
+
+
+def test_a_codec_that_cannot_load_stops_the_backend_import(tmp_path: Path) -> None:
+    """Codecs load when Airflow imports the backend (every component), not at the first task."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))},
+        "AIRFLOW_HOME": str(tmp_path / "home"),
+        "AIRFLOW__XCOMSTORE__PATH": f"file://{tmp_path}/store",
+        "AIRFLOW__XCOMSTORE__CODECS": "no.such:Codec",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import xcomstore.airflow.backend"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0, f"the backend imported with a codec that cannot load:\n{done.stderr}"
+    message = last_exception(done.stderr)
+    assert message.startswith("xcomstore.errors.ConfigError"), done.stderr
+    for words in ("[xcomstore] codecs", "no.such:Codec"):
+        assert words in message, f"the error does not name {words!r}:\n{message}"

@@ -7,15 +7,14 @@ server and UI read the metadata DB directly and so see the JSON reference of off
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
+from xcomstore.airflow import binding
+from xcomstore.airflow.binding import expect, reading
 from xcomstore.airflow.environment import (
     StatsObserver,
     airflow_filesystem,
@@ -23,8 +22,11 @@ from xcomstore.airflow.environment import (
     read_config,
     serde_codec,
 )
+from xcomstore.codecs import CodecRegistry, JsonCodec
+from xcomstore.core.reference import is_reference
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
+from xcomstore.errors import ForgedReferenceError
 from xcomstore.identity import Origin, Wanted
 
 log = logging.getLogger(__name__)
@@ -55,43 +57,45 @@ class XComStoreBackend(BaseXCom):
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:
-        # Airflow passes only the value; which XCom it is comes from the get_one/get_all below.
-        return current_store().pull(result.value, _wanted.get())
+        # Airflow passes only the value; which XCom it is comes from the readers that set it.
+        stored = result.value
+        return current_store().pull(stored, _bound("read", stored))
 
     # Airflow's readers, wrapped to say which XCom is being read: errors can then name it, and a
     # reference copied into this XCom's row from another XCom's is refused.
     @classmethod
     def get_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
-        wanted = _expect(key, dag_id, task_id, run_id, kwargs)
-        with _reading(wanted):
+        wanted = expect(key, dag_id, task_id, run_id, kwargs)
+        with reading(wanted):
             return super().get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     async def aget_one(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
-        wanted = _expect(key, dag_id, task_id, run_id, kwargs)
-        with _reading(wanted):
+        wanted = expect(key, dag_id, task_id, run_id, kwargs)
+        with reading(wanted):
             return await super().aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     def delete(cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None) -> None:
-        with _reading(Wanted(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)):
+        with reading(Wanted(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)):
             super().delete(key=key, task_id=task_id, dag_id=dag_id, run_id=run_id, map_index=map_index)
 
     @classmethod
     def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
-        with _reading(_expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
+        with reading(expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
             return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     async def aget_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
-        with _reading(_expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
+        with reading(expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
             return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
 
     @classmethod
     def purge(cls, xcom: Any, *args: Any) -> None:
         """Delete the object behind an XCom that Airflow is deleting. Never fails the task."""
+        stored = getattr(xcom, "value", None)
         try:
-            current_store().purge(getattr(xcom, "value", None), _wanted.get())
+            current_store().purge(stored, _bound("purge", stored))
         except Exception as exc:
             # A leftover object is collected later by `xcomstore gc`; a failed task is worse.
             log.warning(
@@ -99,27 +103,18 @@ class XComStoreBackend(BaseXCom):
             )
 
 
-_wanted: ContextVar[Wanted | None] = ContextVar("xcomstore_wanted", default=None)
-
-
-def _expect(key: str, dag_id: str, task_id: str, run_id: str, options: dict[str, Any]) -> Wanted:
-    prior = bool(options.get("include_prior_dates"))
-    return Wanted(
-        dag_id=dag_id,
-        run_id=None if prior else run_id,
-        task_id=task_id,
-        map_index=options.get("map_index"),
-        key=key,
-    )
-
-
-@contextlib.contextmanager
-def _reading(wanted: Wanted) -> Iterator[None]:
-    token = _wanted.set(wanted)
-    try:
-        yield
-    finally:
-        _wanted.reset(token)
+def _bound(operation: str, stored: Any) -> Wanted | None:
+    """The XCom this read (or purge) is for; an offloaded value with none is refused, never
+    read unchecked: it could be any XCom's object, copied into the row."""
+    wanted = binding.wanted()
+    if wanted is None and is_reference(stored):
+        raise ForgedReferenceError(
+            f"refused to {operation} the offloaded value at {stored.get('uri')!r}: the read path "
+            "gave no identity (Airflow called the backend outside get_one, get_all, delete and "
+            "the lazy XCom sequence), so it cannot be checked that the reference belongs to the "
+            "XCom being read"
+        )
+    return wanted
 
 
 def current_store() -> XComStore:
@@ -145,6 +140,16 @@ def _settings_for(fingerprint: tuple[Any, ...]) -> Settings:
     return Settings.from_mapping(read_config(), source="the Airflow configuration")
 
 
+def _check_configuration() -> None:
+    """Read the settings and load the codecs they name (and the installed codec plugins) now."""
+    settings = _settings_for(config_fingerprint())
+    # A broken codec would otherwise fail the first task that makes a store, not start-up. The
+    # JSON codec is only a stand-in here: serde is not needed to load the others.
+    CodecRegistry.configured(JsonCodec(), settings.codecs)
+
+
 # Check the configuration as soon as Airflow loads the backend, in every component: a bad
 # setting stops the scheduler, API server and workers at start-up with a message naming it.
-_settings_for(config_fingerprint())
+_check_configuration()
+# Bind the reads that go around get_one/get_all (mapped tasks' lazy sequences).
+binding.install()
