@@ -1,6 +1,11 @@
 """`xcomstore`: list, inspect, fetch and verify stored XComs straight from the store.
 
-Nothing here touches the Airflow metadata DB: every object describes itself in its header.
+Every command reads the store alone (each object describes itself in its header), except
+`gc`, which reads the Airflow metadata DB (or its REST API) to find objects whose XCom is gone;
+`gc --expired-only` does not.
+
+An object is named by its XCom id as `ls` prints it (dag_id/run_id/task_id[/map_index]/key),
+by its URI, or by its path inside the store (or a local file's own path).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from xcomstore.core import layout
 from xcomstore.core.retention import parse_age
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
-from xcomstore.errors import ConfigError, XComStoreError
+from xcomstore.errors import ConfigError, ForgedReferenceError, ObjectNotFoundError, XComStoreError
+from xcomstore.identity import Origin
 from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, collect
 from xcomstore.ops.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
 from xcomstore.ops.preview import preview
@@ -37,6 +43,7 @@ from xcomstore.ops.repair import repair
 from xcomstore.sizes import human_bytes
 from xcomstore.storage.headers import StoredObject, describe
 from xcomstore.storage.location import Location, ObjectInfo
+from xcomstore.version import __version__
 
 _GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "json"}
 
@@ -78,31 +85,43 @@ def _logging_to_stderr(stdout: Any) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xcomstore", description=__doc__)
-    parser.add_argument("--path", help="store URL (default: [xcomstore] path of the Airflow config)")
+    parser = argparse.ArgumentParser(
+        prog="xcomstore", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"xcomstore {__version__}")
+    _add_common(parser, None)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     ls = _command(sub, "ls", "list stored XComs", _ls)
+    ls.add_argument("-l", "--long", action="store_true", help="add each object's URI")
     _add_filters(ls)
 
     show = _command(sub, "show", "header and a preview of one stored XCom", _show)
-    show.add_argument("uri")
+    show.add_argument("uri", metavar="OBJECT", help=_OBJECT_HELP)
     show.add_argument("--rows", type=int, default=10, help="table rows to preview")
 
     get = _command(sub, "get", "write a stored value to a file", _get)
-    get.add_argument("uri")
+    get.add_argument("uri", metavar="OBJECT", help=_OBJECT_HELP)
     get.add_argument("-o", "--output", help="file to write (default: <key>.<format> here)")
     get.add_argument("--format", choices=["parquet", "csv", "npy", "json", "bin"], help="output format")
 
     verify = _command(sub, "verify", "check objects' format, origin and checksum", _verify)
-    verify.add_argument("uris", nargs="*", help="objects to verify (default: all, or the filtered ones)")
+    verify.add_argument(
+        "uris", nargs="*", metavar="OBJECT", help="objects to verify (default: all, or the filtered ones)"
+    )
     _add_filters(verify)
 
     du = _command(sub, "du", "storage used per DAG or per run", _du)
     du.add_argument("--by", choices=["dag", "run"], default="dag")
     _add_filters(du)
 
-    gc = _command(sub, "gc", "delete expired objects and orphans (objects whose XCom is gone)", _gc)
+    gc = _command(
+        sub,
+        "gc",
+        "delete expired objects and orphans (objects whose XCom is gone); reads the metadata DB "
+        "(or --api-url), except with --expired-only",
+        _gc,
+    )
     gc.add_argument(
         "--grace",
         type=_age,
@@ -134,9 +153,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OBJECT_HELP = (
+    "an XCom id as `ls` prints it (dag_id/run_id/task_id[/map_index]/key), a URI, or a path in the store"
+)
+
+
+def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
+    """The options every command takes, before or after its name. After it, they default to
+    SUPPRESS, so that a sub-command's default never overwrites what was given before it."""
+    parser.add_argument(
+        "--path",
+        default=default,
+        help="store URL (default: [xcomstore] path of the Airflow config)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=False if default is None else default,
+        help="print JSON instead of a table",
+    )
+
+
 def _command(sub: Any, name: str, help_text: str, run: Callable[[XComStore, argparse.Namespace], int]) -> Any:
     command = sub.add_parser(name, help=help_text, description=help_text)
-    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_common(command, argparse.SUPPRESS)
     command.set_defaults(handler=run)
     return command
 
@@ -215,6 +255,77 @@ def _selected(
         yield obj
 
 
+# -- naming objects ------------------------------------------------------------------------
+_MAPPED_TASK = re.compile(r"(.+)\[(-1|\d+)\]")
+_MAP_INDEX = re.compile(r"-1|\d+")
+
+
+def xcom_id(origin: Origin) -> str:
+    """How the CLI names an XCom: dag_id/run_id/task_id[/map_index]/key, the map index only
+    for a mapped task. No brackets: a shell would take them for a glob."""
+    index = f"/{origin.map_index}" if origin.map_index >= 0 else ""
+    return f"{origin.dag_id}/{origin.run_id}/{origin.task_id}{index}/{origin.key}"
+
+
+def _resolve(store: XComStore, name: str) -> str:
+    """The URI of the object `name` names: a URI as it is; a local file inside a location;
+    else an object path in the store or an XCom id, found in the first location holding it."""
+    if "://" in name:
+        return name
+    local = _local_object(store, name)
+    if local is not None:
+        return local
+    candidates = []
+    if name.endswith(layout.SUFFIX):
+        with contextlib.suppress(XComStoreError):
+            candidates.append(layout.check_relative_path(name))
+    candidates += [layout.object_path(origin) for origin in _id_origins(name)]
+    for relpath in candidates:
+        for location in store.locations:
+            if location.exists(relpath):
+                return location.uri(relpath)
+    if not candidates:
+        raise ObjectNotFoundError(f"{name!r} is not an XCom id ({_ID_FORM}), a URI, nor a path in the store")
+    raise ObjectNotFoundError(
+        f"no stored XCom {name!r} (looked for {store.location.uri(candidates[-1])} and in every location)"
+    )
+
+
+_ID_FORM = "dag_id/run_id/task_id[/map_index]/key"
+
+
+def _local_object(store: XComStore, name: str) -> str | None:
+    """The URI of a local file named by its own path, absolute or relative to here."""
+    if not os.path.isfile(name):
+        return None
+    full = os.path.realpath(name)  # the same resolution as a local location's root
+    for location in store.locations:
+        if location.local and full.startswith(location.root + "/"):
+            return location.uri(full[len(location.root) + 1 :])
+    urls = ", ".join(location.url for location in store.locations)
+    raise ForgedReferenceError(f"{name!r} is a file outside the configured location(s) {urls}")
+
+
+def _id_origins(name: str) -> list[Origin]:
+    """The XComs an id may mean, likeliest first: a key may hold slashes, so `t/2/k` is task t,
+    map index 2, key k, or else key 2/k; `t[2]/k` (Origin's own spelling) is accepted too."""
+    parts = name.split("/")
+    if len(parts) < 4:
+        return []
+    dag_id, run_id, task_id, rest = parts[0], parts[1], parts[2], parts[3:]
+    found = []
+    mapped = _MAPPED_TASK.fullmatch(task_id)
+    if mapped:
+        found.append((mapped[1], int(mapped[2]), rest))
+    if len(rest) > 1 and _MAP_INDEX.fullmatch(rest[0]):
+        found.append((task_id, int(rest[0]), rest[1:]))
+    found.append((task_id, -1, rest))
+    return [
+        Origin(dag_id=dag_id, run_id=run_id, task_id=task, map_index=index, key="/".join(key))
+        for task, index, key in found
+    ]
+
+
 # -- commands -----------------------------------------------------------------------------
 def _ls(store: XComStore, args: argparse.Namespace) -> int:
     found = _Found()
@@ -229,25 +340,30 @@ def _ls(store: XComStore, args: argparse.Namespace) -> int:
             human_bytes(o.size),
             o.header.type_name if o.header else "?",
             o.header.summary if o.header else f"UNREADABLE: {o.error}",
-            str(o.header.origin) if o.header else o.uri,
+            xcom_id(o.header.origin) if o.header else "?",
             (o.header.expires or "never") if o.header else "",
+            *([o.uri] if args.long else []),
         ]
         for o in objects
     ]
-    _print_table(["MODIFIED", "SIZE", "TYPE", "SUMMARY", "XCOM", "EXPIRES"], rows)
+    _print_table(
+        ["MODIFIED", "SIZE", "TYPE", "SUMMARY", "XCOM", "EXPIRES", *(["URI"] if args.long else [])], rows
+    )
     _say(f"{len(objects)} objects, {human_bytes(sum(o.size for o in objects))}")
     _print_found(args, found.lines())
     return 0
 
 
 def _show(store: XComStore, args: argparse.Namespace) -> int:
+    args.uri = _resolve(store, args.uri)
     shown = preview(store, args.uri, rows=args.rows)
     header = shown.header
     if args.json:
         _print_json({"uri": args.uri, "header": json.loads(header.to_bytes()), "preview": shown.to_json()})
         return 0
     _say(f"{header.summary}  ({header.type_name}, codec {header.codec}, compression {_compression(header)})")
-    _say(f"xcom     {header.origin}")
+    _say(f"xcom     {xcom_id(header.origin)}")
+    _say(f"uri      {args.uri}")
     _say(f"created  {header.created}   expires {header.expires or 'never'}")
     _say(f"written  by {', '.join(f'{k} {v}' for k, v in header.producer.items())}")
     if shown.stats:
@@ -264,6 +380,7 @@ def _show(store: XComStore, args: argparse.Namespace) -> int:
 
 
 def _get(store: XComStore, args: argparse.Namespace) -> int:
+    args.uri = _resolve(store, args.uri)
     header = store.verify(args.uri)
     fmt = args.format or _GET_FORMATS.get(header.codec, "json")
     output = Path(args.output or f"{_file_name(header.origin.key)}.{fmt}")
@@ -315,12 +432,14 @@ def _to_arrow(value: Any) -> Any:
 
 def _verify(store: XComStore, args: argparse.Namespace) -> int:
     found = _Found()
-    uris = args.uris or [o.uri for loc in store.locations for o in _selected(store, args, loc, found)]
+    uris = [_resolve(store, name) for name in args.uris] or [
+        o.uri for loc in store.locations for o in _selected(store, args, loc, found)
+    ]
     results = []
     for uri in uris:
         try:
             header = store.verify(uri)
-            results.append({"uri": uri, "ok": True, "xcom": str(header.origin)})
+            results.append({"uri": uri, "ok": True, "xcom": xcom_id(header.origin)})
         except XComStoreError as exc:
             results.append({"uri": uri, "ok": False, "error": str(exc)})
     bad = [r for r in results if not r["ok"]]
@@ -532,7 +651,12 @@ def _verdict(probe: dict[str, Any]) -> str:
 
 # -- output -------------------------------------------------------------------------------
 def _object_json(obj: StoredObject) -> dict[str, Any]:
-    doc: dict[str, Any] = {"uri": obj.uri, "size": obj.size, "modified": _when(obj.modified)}
+    doc: dict[str, Any] = {
+        "id": xcom_id(obj.header.origin) if obj.header else None,
+        "uri": obj.uri,
+        "size": obj.size,
+        "modified": _when(obj.modified),
+    }
     if obj.header:
         doc.update(json.loads(obj.header.to_bytes()))
     else:
@@ -605,12 +729,11 @@ def _print_json(data: Any) -> None:
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell, never cut: what a script or grep reads."""
     rows = [[_clean(c) for c in r] for r in rows]  # escaped first, so that widths are right
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    widths = [min(w, 100) for w in widths]
     for line in [headers, *rows]:
-        cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(line, widths, strict=False)]
-        _say("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
+        _say("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
 
 
 if __name__ == "__main__":
