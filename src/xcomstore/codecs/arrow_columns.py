@@ -11,12 +11,13 @@ the finished arrays then become the table's columns without another copy.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from xcomstore.errors import ObjectFormatError
 from xcomstore.format.streams import Budget
 
 COLUMNS = "preallocated columns"
+T = TypeVar("T")
 
 
 def read_contiguous(reader: Any, rows: int, budget: Budget | None = None) -> Any:
@@ -31,13 +32,30 @@ def read_contiguous(reader: Any, rows: int, budget: Budget | None = None) -> Any
     for batch in reader:
         if filled + batch.num_rows > rows:
             raise ObjectFormatError(f"the table has more rows than its header declares {rows}")
-        for column, chunk in zip(columns, batch.columns, strict=True):
+        for column, chunk in zip(columns, validated(batch).columns, strict=True):
             column.add(chunk, filled)
         filled += batch.num_rows
     if filled != rows:
         raise ObjectFormatError(f"the table has {filled} rows, its header declares {rows}")
     arrays = [column.finish() for column in columns]
-    return pa.Table.from_arrays(arrays, schema=reader.schema)
+    return validated(pa.Table.from_arrays(arrays, schema=reader.schema))
+
+
+def validated(data: T) -> T:
+    """`data` (a RecordBatch or Table), once Arrow has checked all of it.
+
+    trust boundary: pyarrow reads an IPC batch trusting its offsets, indices and lengths; a
+    batch whose string offsets decrease or point past the data makes an invalid Table, which
+    aborts the process when used, and crashes polars' from_arrow. validate(full=True) checks
+    every offset, dictionary index and UTF-8 string, in C++ at memory speed: nothing built from
+    the payload reaches pandas, polars or the caller before it."""
+    import pyarrow as pa
+
+    try:
+        data.validate(full=True)  # type: ignore[attr-defined]
+    except (pa.ArrowException, ValueError) as exc:
+        raise ObjectFormatError(f"the Arrow data is invalid: {type(exc).__name__}: {exc}") from exc
+    return data
 
 
 def _is_numeric(arrow_type: Any) -> bool:

@@ -68,6 +68,8 @@ PREFIX_SIZE: Final = _PREFIX.size
 SEAL_SIZE: Final = _SEAL_V3.size  # of the objects this version writes
 # A header is a few hundred bytes; the cap keeps a corrupt length from causing a huge read.
 MAX_HEADER_SIZE: Final = 1 << 20
+# What a decoder may raise that is not about the payload: the process is being stopped.
+_INTERRUPTS: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 HEADER_MODIFIED: Final = (
     "the object's header or payload was modified: the checksum in its seal does not match"
 )
@@ -375,9 +377,13 @@ def decode_payload(
     stream = compression.decompressing_reader(obj.header.compression, plain.hashed, budget)  # type: ignore[arg-type]
     try:
         value = decode(stream)
-    except Exception as exc:
-        # A decoder fails on damaged bytes, or on a rewritten header, before the checksum is
-        # reached: the seal says which it was, ahead of the decoder's own complaint.
+    except _INTERRUPTS:
+        raise
+    except BaseException as exc:
+        # trust boundary: whatever a decoder raises on hostile bytes ends here. A decoder fails
+        # on damaged bytes, or on a rewritten header, before the checksum is reached: the seal
+        # says which it was, ahead of the decoder's own complaint. Not only Exceptions: a
+        # polars PanicException (a Rust panic) is a BaseException, and must not escape as one.
         plain.check()
         if isinstance(exc, ObjectFormatError):
             raise
