@@ -80,6 +80,19 @@ def test_an_arrow_row_count_claimed_in_the_header_is_bounded(tmp_path: Path) -> 
     assert_refused(report, "max_size")
 
 
+@pytest.mark.parametrize("flavour", ["pandas.DataFrame", "polars.DataFrame"])
+@pytest.mark.parametrize("rows_in_header", [True, False])
+def test_rows_without_bytes_are_bounded(flavour: str, rows_in_header: bool, tmp_path: Path) -> None:
+    """2**28 null rows take a few hundred bytes of Arrow; pandas makes 2 GiB of them."""
+    import pyarrow as pa
+
+    rows = 1 << 28
+    ipc = hostile.arrow_ipc(pa.table({"n": pa.nulls(rows)}))
+    meta: dict[str, Any] = {"flavour": flavour, "columns": 1, **({"rows": rows} if rows_in_header else {})}
+    report = hostile.run_read(tmp_path, hostile.sealed("arrow", "none", ipc, meta), max_size=MAX_SIZE)
+    assert_refused(report, "max_size")
+
+
 # -- legitimate values near the limit still read --------------------------------------------
 def _legit_values() -> dict[str, Any]:
     import numpy as np

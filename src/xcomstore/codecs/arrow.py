@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from xcomstore.codecs.arrow_checks import check_faithful, series_name, series_name_back
-from xcomstore.codecs.arrow_columns import read_contiguous, validated
+from xcomstore.codecs.arrow_columns import charge_cells, read_contiguous, validated
 from xcomstore.codecs.arrow_ipc import CheckedIpcStream
 from xcomstore.codecs.base import Codec, Description, root_module
 from xcomstore.errors import RejectedValueError
@@ -88,7 +88,11 @@ class ArrowCodec(Codec):
         with pa.ipc.open_stream(CheckedIpcStream(source, budget)) as reader:
             # A pyarrow Table is fine in batches; frames need whole columns, assembled as read.
             if flavour == "pyarrow.Table" or not isinstance(rows, int):
-                table = pa.Table.from_batches([validated(batch) for batch in reader], reader.schema)
+                batches = [validated(batch) for batch in reader]
+                if flavour != "pyarrow.Table":  # converted below: what that costs is bounded too
+                    for batch in batches:
+                        charge_cells(batch, budget)
+                table = pa.Table.from_batches(batches, reader.schema)
             else:
                 table = read_contiguous(reader, rows, budget)
         return _from_table(table, flavour, meta)

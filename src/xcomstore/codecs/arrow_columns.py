@@ -17,6 +17,7 @@ from xcomstore.errors import ObjectFormatError
 from xcomstore.format.streams import Budget
 
 COLUMNS = "preallocated columns"
+CELLS = "cells to convert"
 T = TypeVar("T")
 
 
@@ -32,6 +33,7 @@ def read_contiguous(reader: Any, rows: int, budget: Budget | None = None) -> Any
     for batch in reader:
         if filled + batch.num_rows > rows:
             raise ObjectFormatError(f"the table has more rows than its header declares {rows}")
+        charge_cells(batch, budget or Budget())
         for column, chunk in zip(columns, validated(batch).columns, strict=True):
             column.add(chunk, filled)
         filled += batch.num_rows
@@ -39,6 +41,21 @@ def read_contiguous(reader: Any, rows: int, budget: Budget | None = None) -> Any
         raise ObjectFormatError(f"the table has {filled} rows, its header declares {rows}")
     arrays = [column.finish() for column in columns]
     return validated(pa.Table.from_arrays(arrays, schema=reader.schema))
+
+
+def charge_cells(batch: Any, budget: Budget) -> None:
+    """Claim what converting `batch` to pandas or polars costs at least: a byte per cell, a
+    bit for booleans.
+
+    trust boundary: some Arrow columns hold rows without bytes (the null type, run-end
+    encoded, empty structs): a batch of a few hundred bytes can declare 2**31 null rows, and
+    pandas makes an object array of them, 8 bytes each. Every other column a frame is stored
+    from holds at least that much data per cell, so a legitimate batch fits its budget; a
+    legitimate all-null column of millions of rows only within the slack."""
+    import pyarrow as pa
+
+    bits = sum(1 if pa.types.is_boolean(field.type) else 8 for field in batch.schema)
+    budget.reserve(batch.num_rows * bits // 8, CELLS)
 
 
 def validated(data: T) -> T:
