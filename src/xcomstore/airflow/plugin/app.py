@@ -32,9 +32,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xcomstore.airflow.environment import configured_store
 from xcomstore.airflow.plugin import views
 from xcomstore.airflow.plugin.source import StoreBrowser
-from xcomstore.errors import ObjectNotFoundError, UnknownFormatError, XComStoreError
+from xcomstore.errors import ObjectFormatError, ObjectNotFoundError, UnknownFormatError, XComStoreError
 from xcomstore.identity import Origin
 from xcomstore.ops.export import download
+from xcomstore.ops.preview import MAX_ROWS as SHOWN_ROWS
 from xcomstore.ops.preview import preview
 
 P = ParamSpec("P")
@@ -55,7 +56,9 @@ DagId = Annotated[str, Path(pattern=r"^[\w.-]+$", description="a dag_id (letters
 RunId = Annotated[str, Query(min_length=1, description="the DAG run's run_id")]
 TaskId = Annotated[str, Query(min_length=1)]
 Key = Annotated[str, Query(description="the XCom key")]
-Rows = Annotated[int, Query(ge=1, le=MAX_ROWS, description="table rows to preview")]
+Rows = Annotated[
+    int, Query(ge=1, le=MAX_ROWS, description=f"table rows to preview (at most {SHOWN_ROWS} are shown)")
+]
 
 
 @functools.cache
@@ -229,6 +232,8 @@ def _call(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raise HTTPException(404, str(exc)) from exc
     except UnknownFormatError as exc:
         raise HTTPException(400, str(exc)) from exc
+    except ObjectFormatError as exc:  # damaged, or forged by whoever can write to the store
+        raise HTTPException(502, f"the object cannot be read: {exc}") from exc
     except XComStoreError as exc:
         raise HTTPException(502, f"the store could not be read: {exc}") from exc
 
