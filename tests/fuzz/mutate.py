@@ -252,38 +252,41 @@ def _arrow_buffer(stream: bytes, header: Any, buffer: int, element: int, width: 
 def _arrow_offsets(stream: bytes, header: Any, column: int, element: int, value: int) -> bytes:
     """The first batch re-encoded with one column's offsets (strings, lists) or dictionary
     indices changed — what a writer that never validated could produce, under any compression."""
-    import numpy as np
     import pyarrow as pa
 
     try:
-        reader = pa.ipc.open_stream(stream)
-        batch = reader.read_next_batch()
+        batch = pa.ipc.open_stream(stream).read_next_batch()
+        return _with_offset(batch, header, column, element, value)
     except (pa.ArrowException, ValueError, OSError, StopIteration):
+        # An earlier mutation broke the stream, or pyarrow checks these offsets as it builds
+        # the array (lists): this mutation cannot be expressed, the stream stays as it was.
         return stream
+
+
+def _with_offset(batch: Any, header: Any, column: int, element: int, value: int) -> bytes:
+    import numpy as np
+    import pyarrow as pa
+
     arrays = list(batch.columns)
     k = column % len(arrays)
     array = arrays[k]
     buffers = array.buffers()[: array.type.num_buffers]  # its own, not its children's
     dictionary = getattr(array, "dictionary", None)
     if len(buffers) < 2 or buffers[1] is None:
-        return stream
+        raise ValueError("no offsets")
     width = 8 if pa.types.is_large_string(array.type) or pa.types.is_large_list(array.type) else 4
     if dictionary is not None:
         width = array.type.index_type.bit_width // 8
     kind = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}[width]
     numbers = np.frombuffer(buffers[1], dtype=kind).copy()
     if numbers.size == 0:
-        return stream
+        raise ValueError("no offsets")
     numbers[element % numbers.size] = _fit(value, width)
     buffers = [buffers[0], pa.py_buffer(numbers.tobytes()), *buffers[2:]]
-    try:
-        if dictionary is not None:
-            changed = pa.DictionaryArray.from_buffers(array.type, len(array), buffers, dictionary)
-        else:
-            changed = pa.Array.from_buffers(array.type, len(array), buffers, children=_children(array))
-    except (pa.ArrowException, ValueError):  # pyarrow checks list offsets as it builds: keep
-        return stream
-    arrays[k] = changed
+    if dictionary is not None:
+        arrays[k] = pa.DictionaryArray.from_buffers(array.type, len(array), buffers, dictionary)
+    else:
+        arrays[k] = pa.Array.from_buffers(array.type, len(array), buffers, children=_children(array))
     ipc = (header.get("meta") or {}).get("compression")
     options = pa.ipc.IpcWriteOptions(compression={"zstd": "zstd", "lz4": "lz4_frame"}.get(ipc))
     sink = io.BytesIO()

@@ -54,11 +54,15 @@ def values() -> dict[str, tuple[Any, int]]:
             "d": pa.array(strings, pa.string()).dictionary_encode(),
         }
     )
+    # Flat tables too: CSV cannot hold list columns, so only these reach the CSV writer.
+    flat = table.drop_columns(["l"]).append_column("b", pa.array([i % 3 == 0 for i in ints]))
     frame = pd.DataFrame({"i": ints, "f": floats, "s": strings, "l": lists})
     polars_frame = pl.DataFrame({"i": ints, "f": floats, "s": strings, "l": lists})
     found: dict[str, tuple[Any, int]] = {
         "pyarrow": (table, table.nbytes),
+        "pyarrow-flat": (flat, flat.nbytes),
         "pandas": (frame, int(frame.memory_usage(deep=True).sum())),
+        "pandas-flat": (frame.drop(columns=["l"]), int(frame.memory_usage(deep=True).sum())),
         "polars": (polars_frame, int(polars_frame.estimated_size())),
         "pandas-series": (pd.Series(strings, name="s"), 64 * n),
         "polars-series": (pl.Series("f", floats), 8 * n),
