@@ -435,7 +435,7 @@ def _verify(store: XComStore, args: argparse.Namespace) -> int:
     uris = [_resolve(store, name) for name in args.uris] or [
         o.uri for loc in store.locations for o in _selected(store, args, loc, found)
     ]
-    results = []
+    results: list[dict[str, Any]] = []
     for uri in uris:
         try:
             header = store.verify(uri)
@@ -447,8 +447,11 @@ def _verify(store: XComStore, args: argparse.Namespace) -> int:
         doc = {"checked": len(results), "failed": len(bad), "results": results, "skipped": found.skipped}
         _print_json(doc)
     else:
-        for r in results:
-            _say(f"{'OK  ' if r['ok'] else 'FAIL'} {r.get('xcom') or r['error']}")
+        _report(
+            ["RESULT", "XCOM", "URI OR ERROR"],
+            [["OK", r["xcom"], r["uri"]] if r["ok"] else ["FAIL", "", r["error"]] for r in results],
+            [f"{'OK  ' if r['ok'] else 'FAIL'} {r.get('xcom') or r['error']}" for r in results],
+        )
         for line in found.lines():
             _say(line)
         _say(f"{len(results)} checked, {len(bad)} failed, {len(found.skipped)} skipped (not regular files)")
@@ -478,14 +481,31 @@ def _du(store: XComStore, args: argparse.Namespace) -> int:
 
 def _gc(store: XComStore, args: argparse.Namespace) -> int:
     index = None if args.expired_only else _live_index(args)
-    summary = collect(store, index, grace=args.grace, dry_run=args.dry_run, progress=_gc_progress)
+    with _Progress("gc") as progress:
+        summary = collect(
+            store,
+            index,
+            grace=args.grace,
+            dry_run=args.dry_run,
+            progress=lambda s: progress.show(_gc_status(s)),
+        )
     if args.json:
         _print_json(summary.to_json())
     else:
         verb = "would remove" if args.dry_run else "removed"
-        for reason, (count, size) in sorted(summary.removed.items()):
-            what = "files" if reason == "temporary" else "objects"
-            _say(f"{verb} {count} {reason} {what} ({human_bytes(size)})")
+        removed = sorted(summary.removed.items())
+        _report(
+            ["REASON", "WHAT", "COUNT", "SIZE"],
+            [
+                [r, "files" if r == "temporary" else "objects", str(n), human_bytes(b)]
+                for r, (n, b) in removed
+            ],
+            [
+                f"{verb} {n} {r} {'files' if r == 'temporary' else 'objects'} ({human_bytes(b)})"
+                for r, (n, b) in removed
+            ],
+            title=verb,
+        )
         _say(
             f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
         )
@@ -527,20 +547,34 @@ def _airflow_db_url() -> str | None:
     return str(conf.get("database", "sql_alchemy_conn"))
 
 
-def _gc_progress(summary: GcSummary) -> None:
+def _gc_status(summary: GcSummary) -> str:
     removed = sum(n for n, _ in summary.removed.values())
-    _say(f"gc: {summary.scanned} objects scanned, {removed} to remove …", file=sys.stderr, flush=True)
+    size = human_bytes(sum(b for _, b in summary.removed.values()))
+    return f"gc: {summary.scanned} objects scanned, {removed} to remove ({size}) …"
 
 
 def _repair(store: XComStore, args: argparse.Namespace) -> int:
-    summary = repair(store, dry_run=args.dry_run)
+    with _Progress("repair") as progress:
+        summary = repair(
+            store,
+            dry_run=args.dry_run,
+            progress=lambda s: progress.show(
+                f"repair: {s.checked} objects checked, {len(s.copied)} to copy …"
+            ),
+        )
     verb = "would copy" if args.dry_run else "copied"
-    lines = [f"{verb} {c['from']} → {c['to']} ({c['reason']})" for c in summary.copied]
-    lines += [f"UNRECOVERABLE {lost['object']}: {lost['reason']}" for lost in summary.unrecoverable]
-    lines.append(
+    if not args.json:
+        _report(
+            ["ACTION", "FROM", "TO", "WHY"],
+            [[verb, c["from"], c["to"], c["reason"]] for c in summary.copied]
+            + [["UNRECOVERABLE", lost["object"], "", lost["reason"]] for lost in summary.unrecoverable],
+            [f"{verb} {c['from']} → {c['to']} ({c['reason']})" for c in summary.copied]
+            + [f"UNRECOVERABLE {lost['object']}: {lost['reason']}" for lost in summary.unrecoverable],
+        )
+    lines = [
         f"{summary.checked} objects checked, {len(summary.copied)} {verb}, {len(summary.unrecoverable)} unrecoverable"
         + (f", {len(summary.failed)} could not be copied" if summary.failed else "")
-    )
+    ]
     if not args.json:
         for move in summary.failed:
             _say(f"error: could not copy {move['from']} → {move['to']}: {move['reason']}", file=sys.stderr)
@@ -548,9 +582,22 @@ def _repair(store: XComStore, args: argparse.Namespace) -> int:
 
 
 def _rekey(store: XComStore, args: argparse.Namespace) -> int:
-    summary = rekey(store, dry_run=args.dry_run)
+    with _Progress("rekey") as progress:
+        summary = rekey(
+            store,
+            dry_run=args.dry_run,
+            progress=lambda s: progress.show(
+                f"rekey: {s.checked} objects checked, {len(s.rewritten)} to rewrite …"
+            ),
+        )
     verb = "would re-encrypt" if args.dry_run else "re-encrypted"
-    lines = [f"{verb} {uri}" for uri in summary.rewritten] + [f"error: {e}" for e in summary.errors]
+    if not args.json:
+        _report(
+            ["ACTION", "OBJECT"],
+            [[verb, uri] for uri in summary.rewritten] + [["error", e] for e in summary.errors],
+            [f"{verb} {uri}" for uri in summary.rewritten] + [f"error: {e}" for e in summary.errors],
+        )
+    lines = []
     lines.append(
         f"{summary.checked} objects checked, {len(summary.rewritten)} {verb}, {len(summary.errors)} errors"
     )
@@ -728,12 +775,81 @@ def _print_json(data: Any) -> None:
     print(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text), file=_out())
 
 
-def _print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """Columns padded to their widest cell, never cut: what a script or grep reads."""
+def _print_table(headers: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
+    """A table: drawn by rich on a terminal; else columns padded to their widest cell, never
+    cut, what a script or grep reads."""
     rows = [[_clean(c) for c in r] for r in rows]  # escaped first, so that widths are right
+    console = _console(_out())
+    if console is not None:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(*headers, box=box.SIMPLE_HEAD, title=title, header_style="bold", title_justify="left")
+        for row in rows:
+            table.add_row(*(Text(c) for c in row))  # Text, not markup: "[red]" in a name stays text
+        console.print(table)
+        return
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     for line in [headers, *rows]:
         _say("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
+
+
+def _report(headers: list[str], rows: list[list[str]], lines: list[str], *, title: str | None = None) -> None:
+    """A table on a terminal; else one line per row, as scripts and logs have read them."""
+    if not rows:
+        return
+    if _console(_out()) is not None:
+        _print_table(headers, rows, title=title)
+    else:
+        for line in lines:
+            _say(line)
+
+
+def _console(stream: Any) -> Any:
+    """A rich Console on `stream` when it is a terminal, else None (plain text)."""
+    isatty = getattr(stream, "isatty", None)
+    if not (callable(isatty) and isatty()) or os.environ.get("TERM") == "dumb":
+        return None
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, markup=False, emoji=False)
+
+
+class _Progress:
+    """What a long run is at: a live line on stderr when it is a terminal, else a line now
+    and then (as a log shows it)."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._live: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        console = _console(sys.stderr)
+        if console is not None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self._live.start()
+            self._task = self._live.add_task(f"{self._label} …", total=None)
+        return self
+
+    def show(self, status: str) -> None:
+        if self._live is not None:
+            self._live.update(self._task, description=_clean(status))
+        else:
+            _say(status, file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
 
 
 if __name__ == "__main__":

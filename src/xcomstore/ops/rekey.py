@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,9 @@ class RekeySummary:
         return dataclasses.asdict(self)  # the fields, as they are named
 
 
-def rekey(store: XComStore, *, dry_run: bool = False) -> RekeySummary:
+def rekey(
+    store: XComStore, *, dry_run: bool = False, progress: Callable[[RekeySummary], None] | None = None
+) -> RekeySummary:
     keyring = store.settings.encryption
     if not keyring:
         raise XComStoreError("rekey needs [xcomstore] encryption_keys: there is no key to encrypt with")
@@ -40,6 +43,8 @@ def rekey(store: XComStore, *, dry_run: bool = False) -> RekeySummary:
     for location in store.locations:
         for info in location.list():
             summary.checked += 1
+            if progress is not None and summary.checked % 100 == 0:
+                progress(summary)
             try:
                 header = read_header(location, info.relpath)
                 if header.encryption and header.encryption.get("key_id") == keyring.active_id:
