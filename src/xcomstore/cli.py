@@ -509,6 +509,8 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
         _say(
             f"{summary.scanned} objects scanned, {summary.spared_young} spared as younger than the grace period"
         )
+        if summary.folders_removed:
+            _say(f"removed {summary.folders_removed} folders left empty")
         if summary.temporary_spared_young:
             _say(f"kept {summary.temporary_spared_young} temporary files younger than the grace period")
         if summary.unreadable:

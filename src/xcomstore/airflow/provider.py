@@ -1,4 +1,11 @@
-"""Airflow provider metadata: makes `airflow config list` and `airflow providers` know xcomstore."""
+"""Airflow provider metadata: makes `airflow config list` and `airflow providers` know xcomstore.
+
+Each option's description, example and default come from core.settings.OPTIONS, in the shape
+Airflow's own providers use (celery, amazon). `airflow config list` prints descriptions for
+no section, Airflow's own included, unless asked (`--include-descriptions`, or `--defaults`):
+Airflow 3.3's show_config passes include_descriptions=args.include_descriptions or
+args.defaults, and nothing a provider declares changes that.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,9 @@ from typing import Any
 
 from xcomstore.core.settings import OPTIONS, SECTION
 from xcomstore.version import __version__
+
+#: Options whose values are secrets: key material (or the var:/conn: names that lead to it).
+_SENSITIVE = frozenset({"encryption_keys", "signing_keys"})
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -24,6 +34,8 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": option.example,
                         "default": option.default,
+                        # Masked by `airflow config list --hide-sensitive` and in Airflow's logs.
+                        **({"sensitive": True} if option.name in _SENSITIVE else {}),
                     }
                     for option in OPTIONS
                 },

@@ -34,6 +34,7 @@ class GcSummary:
     unauthenticated_expiry: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # not regular files, never touched: "<uri>: <kind>"
     errors: list[str] = field(default_factory=list)
+    folders_removed: int = 0  # left empty by what was deleted (file stores; object stores have none)
 
     def count(self, reason: str, size: int) -> None:
         entry = self.removed.setdefault(reason, [0, 0])
@@ -51,6 +52,7 @@ class GcSummary:
             "unauthenticated_expiry_kept": self.unauthenticated_expiry,
             "skipped": self.skipped,
             "errors": self.errors,
+            "folders_removed": self.folders_removed,
         }
 
 
@@ -97,6 +99,7 @@ def _other(
     if not dry_run:
         try:
             location.delete(info.relpath)
+            summary.folders_removed += location.remove_empty_folders(info.relpath)
         except Exception as exc:
             summary.errors.append(f"{location.uri(info.relpath)}: {exc}")
             return
@@ -147,6 +150,8 @@ def _remove(store: XComStore, obj: StoredObject, reason: str, dry_run: bool, sum
         try:
             location, relpath = store.locate(obj.uri)
             location.delete(relpath)
+            # A run's folders would otherwise stay forever, empty: gc is what removes runs.
+            summary.folders_removed += location.remove_empty_folders(relpath)
         except Exception as exc:
             summary.errors.append(f"{obj.uri}: {exc}")
             return

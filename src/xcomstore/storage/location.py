@@ -226,6 +226,25 @@ class Location:
             return False
         return True
 
+    def remove_empty_folders(self, relpath: str) -> int:
+        """Remove the folders above `relpath` left empty, deepest first, the root excepted;
+        how many. Only a local store has folders: in object stores a prefix goes with its last
+        object. A folder that holds anything, or is not a folder (a symlink), ends the climb."""
+        if not self.local:
+            return 0
+        removed = 0
+        folder = posixpath.dirname(self._disk(relpath))
+        while folder:
+            parent, name = posixpath.split(folder)
+            try:
+                with self._tree.folder(parent) as fd:
+                    os.rmdir(name, dir_fd=fd)  # refuses a folder that is not empty, atomically
+            except OSError:
+                break
+            removed += 1
+            folder = parent
+        return removed
+
     def exists(self, relpath: str) -> bool:
         if self.local:
             return self.retry.run(f"check {self.uri(relpath)}", lambda: self._exists_local(relpath))
