@@ -243,6 +243,7 @@ def test_a_preview_shows_at_most_100_rows_and_200_characters_a_cell(store: XComS
             assert "…" in cell
     assert shown.rows[5][3] == 5
     assert shown.rows[0][2].startswith("[0, 1, 2")
+    assert shown.rows[0][1].startswith("00 00 00")  # bytes as hex
 
 
 def test_an_array_preview_reads_only_its_start(store: XComStore) -> None:

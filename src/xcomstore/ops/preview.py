@@ -59,13 +59,14 @@ class Preview:
 def preview(store: XComStore, uri: str, rows: int = 10) -> Preview:
     """The start of the value at `uri`; ObjectFormatError (naming it) if it cannot be shown."""
     rows = max(1, min(rows, MAX_ROWS))
-    with store.open_payload(uri) as (header, stream):
-        try:
+    try:
+        with store.open_payload(uri) as (header, stream):
             return _preview(header, stream, rows)
-        except XComStoreError:
-            raise
-        except Exception as exc:  # a damaged payload fails in pyarrow, numpy or a decompressor
-            raise ObjectFormatError(f"cannot be previewed: {type(exc).__name__}: {_short(str(exc))}") from exc
+    except XComStoreError:
+        raise
+    except Exception as exc:  # a damaged payload fails in pyarrow, numpy or a decompressor
+        reason = f"cannot be previewed: {type(exc).__name__}: {_short(str(exc))}"
+        raise ObjectFormatError(reason, uri=uri) from exc
 
 
 def _preview(header: Header, stream: BinaryIO, rows: int) -> Preview:
@@ -120,7 +121,7 @@ def _bounded(scalar: Any, budget: list[int] | None = None) -> Any:
     if isinstance(scalar, (pa.StringScalar, pa.LargeStringScalar, pa.BinaryScalar, pa.LargeBinaryScalar)):
         data = scalar.as_buffer()
         head = bytes(data[: CELL_CHARS * 4]) if data is not None else b""
-        text = head.decode("utf-8", errors="replace") if "string" in str(scalar.type) else head
+        text = head.decode("utf-8", errors="replace") if "string" in str(scalar.type) else head.hex(" ")
         return text if len(head) == (data.size if data is not None else 0) else _Cut(text)
     return scalar.as_py()
 
@@ -133,7 +134,7 @@ def _cell(value: Any) -> Any:
     """A JSON-friendly, readable cell of at most CELL_CHARS characters."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    if isinstance(value, bytes):
+    if isinstance(value, bytes):  # from as_py() of a type without its own case (fixed-size binary)
         value = value.hex(" ")
     text = value if isinstance(value, str) else _text(value)
     if len(text) > CELL_CHARS or isinstance(value, _Cut):
