@@ -290,7 +290,7 @@ class XComStore:
                 raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
         origin = layout.origin_of(targets[0][1])
         with self._reported("read", origin, ref.uri):
-            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref.checksum, ref.size))
+            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref))
         self.observer.loaded(ref, time.perf_counter() - started)
         return value
 
@@ -299,7 +299,7 @@ class XComStore:
         with self._reported("read", "", uri):
             location, relpath = self.locate(uri)
         with self._reported("read", layout.origin_of(relpath), uri):
-            return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel, None))
+            return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel))
 
     def _first_good(self, targets: list[tuple[Location, str]], read: Callable[[Location, str], Any]) -> Any:
         return self.replicas.read_first(targets, read, self._failed_over)
@@ -307,14 +307,18 @@ class XComStore:
     def _failed_over(self, uri: str, error: XComStoreError) -> None:
         self.observer.failed("read copy", type(error)(f"{uri}: {error}; trying the next copy"))
 
-    def _decode(
-        self, location: Location, relpath: str, expected_checksum: str | None, size: int | None = None
-    ) -> Any:
-        """The value of one copy; decoding produces no more than the reference's `size` (when
-        read through one) and max_size allow: a small hostile object cannot decode to a huge one."""
-        budget = Budget.for_read(size, self.settings.max_size)
+    def _decode(self, location: Location, relpath: str, ref: Reference | None = None) -> Any:
+        """The value of one copy. Read through a reference, the object must be the one it
+        names (checksum, codec, compression, type, expiry) and decodes to no more than its
+        `size`; always no more than max_size: a small hostile object cannot decode to a huge one."""
+        budget = Budget.for_read(ref.size if ref else None, self.settings.max_size)
         with location.reader(relpath) as (stream, stored):
-            obj = self._open(relpath, stream, stored, expected_checksum)
+            obj = self._open(relpath, stream, stored, ref.checksum if ref else None)
+            if ref is not None:
+                # trust boundary: the reference (signed, when signing keys are set) says what
+                # the object must be; a header that disagrees was swapped or rewritten.
+                # (No "expires" in a reference means none: the header must not invent one.)
+                container.check_against(obj.header, {**ref.to_json(), "expires": ref.expires})
             codec = self.codecs.by_name(obj.header.codec)
             return container.decode_payload(
                 obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption, budget

@@ -233,8 +233,9 @@ def sealed_header(head: bytes, tail: bytes, size: int) -> tuple[Header, bool]:
 def check_against(header: Header, expected: Mapping[str, object]) -> None:
     """Refuse a header that disagrees with the reference that led to it (`expected`, a
     reference's JSON form or any mapping with some of its keys): CorruptObjectError naming
-    the field. Compared when present: codec, compression, type, summary, expires, and the
-    checksum's algorithm (the digest itself is checked against the seal by open_object's
+    the field. Compared when present: codec, compression, type, expires, and the
+    checksum's algorithm (not the summary: it is for display, unsigned, and may be edited; the
+    digest itself is checked against the seal by open_object's
     `expected_checksum`). The size before compression is not in the header (it is known only
     once the payload is written), nor is the stored size, which rekey changes."""
     wanted = dict(expected)
@@ -256,7 +257,6 @@ def _reference_view(header: Header) -> dict[str, object]:
         "codec": header.codec,
         "compression": native if isinstance(native, str) else header.compression,
         "type": header.type_name,
-        "summary": header.summary,
         "expires": header.expires,
         "checksum": header.checksum,
     }
