@@ -66,12 +66,15 @@ HOSTILE: dict[str, tuple[Any, str, list[mutate.Mutation], tuple[str, ...]]] = {
     "npy-huge-shape": (np.arange(16.0), "none", [("npy_header", "shape", 5)], ("npy",)),  # shown
     "npy-object-dtype": (np.arange(16.0), "gzip", [("npy_header", "descr", 4)], ("npy",)),
     "json-nested-too-deep": ({"a": [1, 2]}, "zstd", [("json_deep", 100_000, 0)], ("json",)),
+    # A damaged gzip stream raises an OSError, which is no store failure to report or retry.
+    "gzip-not-gzip": (b"payload " * 100, "gzip", [("run", "stored", 0, 4, 0)], ("bin",)),
 }
 
 
 AS_STORED = ("npy", "json", "bin", "arrows")  # downloads that copy the verified payload
 # Previews that show what there is: 16 elements of an array claiming 2**40, a JSON text.
 SHOWN = ("npy-huge-shape", "json-nested-too-deep")
+UNREADABLE = ("gzip-not-gzip",)  # refused by every step, even a copy: it does not decompress
 
 
 def _put(root: Path, name: str, value: Any, compression: str, mutations: list[mutate.Mutation]) -> str:
@@ -189,7 +192,7 @@ def test_previews_and_downloads_of_hostile_objects_are_refused(hostile_store: Pa
     for result in _child(hostile_store, "ops", _cases()):
         where = f"{result['case']} / {result['step']}"
         assert result["peak"] < 200 * MIB, f"{where}: {result['peak'] / MIB:.0f} MiB"
-        if result["step"] in AS_STORED or result["case"] in SHOWN:
+        if (result["step"] in AS_STORED or result["case"] in SHOWN) and result["case"] not in UNREADABLE:
             assert "size" in result, where  # served as stored, verified: never decoded here
             assert result["step"] != "preview" or result["size"] < 64 * 1024, where
             continue
@@ -204,7 +207,7 @@ def test_the_plugin_answers_hostile_objects_with_its_error_page(hostile_store: P
     for result in _child(hostile_store, "app", _cases()):
         where = f"{result['case']} / {result['step']}"
         assert result["peak"] < 200 * MIB, f"{where}: {result['peak'] / MIB:.0f} MiB"
-        if result["step"] in AS_STORED or result["case"] in SHOWN:
+        if (result["step"] in AS_STORED or result["case"] in SHOWN) and result["case"] not in UNREADABLE:
             assert result["status"] == 200, (where, result["body"][:300])
             continue
         assert result["status"] in (400, 502), (where, result["status"], result["body"][:300])

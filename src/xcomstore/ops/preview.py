@@ -61,12 +61,22 @@ def preview(store: XComStore, uri: str, rows: int = 10) -> Preview:
     rows = max(1, min(rows, MAX_ROWS))
     try:
         with store.open_payload(uri) as (header, stream):
-            return _preview(header, stream, rows)
+            try:
+                return _preview(header, stream, rows)
+            except XComStoreError:
+                raise
+            except Exception as exc:
+                # A damaged payload fails in pyarrow, numpy or a decompressor — gzip's with an
+                # OSError, which open_payload would report as the store failing: it is the object.
+                raise _unreadable(exc, uri) from exc
     except XComStoreError:
         raise
-    except Exception as exc:  # a damaged payload fails in pyarrow, numpy or a decompressor
-        reason = f"cannot be previewed: {type(exc).__name__}: {_short(str(exc))}"
-        raise ObjectFormatError(reason, uri=uri) from exc
+    except Exception as exc:
+        raise _unreadable(exc, uri) from exc
+
+
+def _unreadable(exc: Exception, uri: str) -> ObjectFormatError:
+    return ObjectFormatError(f"cannot be previewed: {type(exc).__name__}: {_short(str(exc))}", uri=uri)
 
 
 def _preview(header: Header, stream: BinaryIO, rows: int) -> Preview:
