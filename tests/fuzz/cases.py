@@ -40,10 +40,15 @@ _STRUCTURED: dict[str, st.SearchStrategy[mutate.Mutation]] = {
 }
 
 
+_BOMB = st.tuples(st.just("bomb"), st.sampled_from([8, 40, 160]))
+
+
 def mutation(codec: str) -> st.SearchStrategy[mutate.Mutation]:
-    """Structure-aware mutations for the codec's format, as often as byte-level ones."""
+    """Structure-aware mutations for the codec's format, as often as byte-level ones; now and
+    then a decompression bomb."""
     structured = _STRUCTURED.get(codec)
-    return _generic() if structured is None else st.one_of(structured, _generic())
+    found = _generic() if structured is None else st.one_of(structured, _generic())
+    return st.one_of(*[found] * 8, _BOMB)
 
 
 def cases(seeds: list[Seed]) -> st.SearchStrategy[Case]:

@@ -73,6 +73,7 @@ def _round(pool: Pool, found: list[seeds.Seed], round_seed: int, deadline: float
 def report(tally: Tally, rounds: int) -> str:
     """The run's numbers, then one line per class of fault and each bad case."""
     lines = [f"{rounds} rounds: {tally.summary()}"]
+    lines.append("refusals: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.refusals.items())))
     classes = Counter(f.klass for f in tally.findings)
     lines += [f"  {count:5d}  {klass}" for klass, count in classes.most_common()]
     lines += [str(f) for f in tally.findings]

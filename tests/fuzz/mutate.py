@@ -23,6 +23,8 @@ Kinds, each on the "stored" payload (as in the object: compressed, for non-Arrow
                                                      fortran_order), re-padded as numpy does
     npy_text hex                                     the .npy header dict replaced by raw text
     json_deep depth opener                           a JSON document nested `depth` levels deep
+    bomb mib                                         `mib` MiB of zeros appended (compressed
+                                                     payloads only): a decompression bomb
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def apply(data: bytes, mutations: list[Mutation]) -> bytes:
             try:
                 plain = _decompress(header["compression"], payload)
             except Exception:  # an earlier mutation broke the stream: mutate what is stored
-                payload = function(payload, header, *args)
+                if _KINDS[kind][0] == "either":  # (a format-aware one means nothing there)
+                    payload = function(payload, header, *args)
                 continue
             payload = _compress(header["compression"], function(plain, header, *args))
         else:
@@ -391,6 +394,15 @@ def _npy_text(data: bytes, header: Any, text: int) -> bytes:
     return _npy_pack(major, NPY_TEXTS[text % len(NPY_TEXTS)], rest)
 
 
+# -- decompression bombs -------------------------------------------------------------------------
+def _bomb(data: bytes, header: Any, mib: int) -> bytes:
+    """`mib` MiB of zeros after the value: a few KB once compressed (left alone uncompressed,
+    where it would only make a big object). The reader's bound, not the object, must stop it."""
+    if header["compression"] == "none":
+        return data
+    return data + bytes(mib << 20)
+
+
 # -- JSON ----------------------------------------------------------------------------------------
 def _json_deep(data: bytes, header: Any, depth: int, opener: int) -> bytes:
     """A document nested `depth` levels: a recursive decoder must refuse it, not overflow."""
@@ -413,6 +425,7 @@ _KINDS: dict[str, tuple[str, Function]] = {
     "npy_header": ("plain", _npy_header),
     "npy_text": ("plain", _npy_text),
     "json_deep": ("plain", _json_deep),
+    "bomb": ("plain", _bomb),
 }
 GENERIC = ("flip", "run", "truncate", "delete", "insert", "dup", "int")
 STRUCTURED = {

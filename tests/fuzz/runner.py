@@ -71,12 +71,15 @@ class Tally:
     cases: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)  # "preview ok", "read refused", ...
     findings: list[Finding] = field(default_factory=list)
-    restarts: int = 0
+    refusals: Counter[str] = field(default_factory=Counter)  # "read ObjectFormatError", ...
+    restarts: int = 0  # after a crash or a hang
+    recycled: int = 0  # replaced after a case that left it bloated
 
     def summary(self) -> str:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
         return (
-            f"{self.cases} cases, {len(self.findings)} findings, {self.restarts} worker restarts; {outcomes}"
+            f"{self.cases} cases, {len(self.findings)} findings, {self.restarts} worker restarts, "
+            f"{self.recycled} recycled; {outcomes}"
         )
 
 
@@ -125,6 +128,9 @@ class Worker:
             while True:
                 line = self._line(time.monotonic() + self.timeout)
                 if line.get("done"):
+                    if int(line.get("grown", 0)) > self.memory // 2:
+                        self.stop()  # a big case left it bloated: the next case gets a fresh one
+                        tally.recycled += 1
                     return
                 if "start" in line:
                     target = line["start"]
@@ -146,6 +152,8 @@ class Worker:
     def _judge(self, line: dict[str, Any], seed: Seed, tally: Tally, case: Case) -> None:
         target, outcome, peak = line["target"], line["outcome"], int(line["peak"])
         tally.outcomes[f"{target} {outcome}"] += 1
+        if outcome == "refused":
+            tally.refusals[f"{target} {line['detail'].partition(':')[0]}"] += 1
         if outcome in ("error", "memory"):
             tally.findings.append(Finding(case, target, outcome, line["detail"]))
         limit = 2 * seed.legit_bytes + MEMORY_SLACK
@@ -254,8 +262,10 @@ class Pool:
             with self._lock:
                 self.tally.cases += 1
                 self.tally.outcomes.update(local.outcomes)
+                self.tally.refusals.update(local.refusals)
                 self.tally.findings.extend(local.findings)
                 self.tally.restarts += local.restarts
+                self.tally.recycled += local.recycled
 
     def close(self) -> None:
         for worker in self.workers:

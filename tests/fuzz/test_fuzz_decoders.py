@@ -16,7 +16,11 @@ and one case again: .venv/bin/python -m tests.fuzz --replay '<the replay line of
 
 from __future__ import annotations
 
-from tests.fuzz import driver
+import io
+
+from tests.fuzz import driver, mutate, seeds
+
+from xcomstore.format.container import decode_payload, open_object, verify_payload
 
 
 def test_hostile_sealed_objects_decode_or_are_refused() -> None:
@@ -24,3 +28,18 @@ def test_hostile_sealed_objects_decode_or_are_refused() -> None:
     print(driver.report(tally, rounds))
     assert tally.cases > 0
     assert not tally.findings, driver.report(tally, rounds)
+    # Every mutant passed its seal: a checksum refusal would mean reseal() is broken, and the
+    # decoders were never reached.
+    assert not [k for k in tally.refusals if "CorruptObjectError" in k], driver.report(tally, rounds)
+
+
+def test_reseal_makes_a_mutant_pass_every_check() -> None:
+    seed = next(s for s in seeds.build() if s.name == "bytes-zstd")
+    mutant = mutate.apply(seed.data, [("run", "plain", 0, 4, 0x41)])
+    assert mutant != seed.data
+    assert mutant == mutate.reseal(mutant[:-8] + b"XXXXXXXX")  # whatever the old seal was
+    verify_payload(open_object(io.BytesIO(mutant), len(mutant)))
+    obj = open_object(io.BytesIO(mutant), len(mutant), mutate.label(mutant))
+    value = decode_payload(obj, lambda stream: stream.read())
+    assert value.startswith(b"AAAA")
+    assert value[4:] == (bytes(range(256)) * 20)[4:]

@@ -1,7 +1,9 @@
 """The fuzzer's worker process: decodes the cases it is sent and reports what each did.
 
-Run by runner.Worker as `python -m tests.fuzz.worker`, under a memory limit (RLIMIT_AS, from
-XCOMSTORE_FUZZ_MEMORY, set before anything is imported). It reads cases from stdin — a JSON line
+Run by runner.Worker as `python -m tests.fuzz.worker`, under a memory limit: RLIMIT_AS set,
+once the libraries are loaded and their thread pools started (that alone is ~1.4 GiB of address
+space, most of it reserved, not used), to what the process then has plus XCOMSTORE_FUZZ_MEMORY
+(2 GiB). It reads cases from stdin — a JSON line
 {"id", "relpath", "size", "reference", "targets"} followed by `size` bytes of object — writes
 the object into its own local store at `relpath`, and runs each target on it:
 
@@ -14,35 +16,34 @@ Before each target it prints {"id", "start": target} (so that a crash names the 
 {"id", "target", "outcome", "detail", "peak", "output"}: outcome "ok" (a value), "refused" (an
 XComStoreError), "memory" (MemoryError) or "error" (any other exception); peak is the resident
 memory the target added at its highest (Linux: VmHWM, reset through /proc/self/clear_refs).
+After the case, {"id", "done", "grown"}: how much address space the process has kept since it
+started, so that the runner can replace a worker a big case left bloated.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import json
 import os
 import resource
 import sys
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO
 
-_LIMIT = int(os.environ.get("XCOMSTORE_FUZZ_MEMORY", str(2 << 30)))
-resource.setrlimit(resource.RLIMIT_AS, (_LIMIT, _LIMIT))
+# The libraries the codecs load, imported up front: they are not part of any case's memory.
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv
+import pyarrow.parquet
 
-import faulthandler  # noqa: E402  (after the limit, so that every import is under it)
-import json  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, BinaryIO  # noqa: E402
-
-import numpy  # noqa: E402, F401  (the libraries the codecs load, imported up front: they are not
-import pandas  # noqa: E402, F401  part of any case's memory)
-import polars  # noqa: E402, F401
-import pyarrow  # noqa: E402
-import pyarrow.csv  # noqa: E402
-import pyarrow.parquet  # noqa: E402, F401
-
-from xcomstore.core.settings import Settings  # noqa: E402
-from xcomstore.core.store import XComStore  # noqa: E402
-from xcomstore.errors import XComStoreError  # noqa: E402
-from xcomstore.ops.export import download, formats_for  # noqa: E402
-from xcomstore.ops.preview import preview  # noqa: E402
+from xcomstore.core.settings import Settings
+from xcomstore.core.store import XComStore
+from xcomstore.errors import XComStoreError
+from xcomstore.ops.export import download, formats_for
+from xcomstore.ops.preview import preview
 
 DETAIL = 300  # characters of an exception's message reported
 
@@ -115,10 +116,31 @@ def _read_case(stdin: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
     return case, data
 
 
+def _limit_memory() -> int:
+    """Start the thread pools (pyarrow's, polars', zstd's), then cap the address space at what
+    the process has plus XCOMSTORE_FUZZ_MEMORY; the address space it has now."""
+    table = pa.table({"a": np.arange(100_000), "s": ["x"] * 100_000})
+    pl.from_arrow(table).sum()
+    table.to_pandas()
+    pd.DataFrame({"a": [1]}).to_numpy()
+    base = _status("VmSize")
+    limit = base + int(os.environ.get("XCOMSTORE_FUZZ_MEMORY", str(2 << 30)))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return base
+
+
 def main() -> None:
     faulthandler.enable(sys.stderr)  # a crash leaves its Python stack in the worker's log
+    base = _limit_memory()
     root = Path(tempfile.mkdtemp(prefix="xcomstore-fuzz-worker-"))
-    store = XComStore.from_settings(Settings.from_mapping({"path": f"file://{root}", "threshold": "0"}))
+    # max_size bounds a read by URI alone (no reference to size the value by), as a deployment
+    # sets it; XCOMSTORE_FUZZ_MAX_SIZE="" reads without it.
+    settings = {
+        "path": f"file://{root}",
+        "threshold": "0",
+        "max_size": os.environ.get("XCOMSTORE_FUZZ_MAX_SIZE", "32MiB"),
+    }
+    store = XComStore.from_settings(Settings.from_mapping(settings))
     _send({"ready": os.getpid()})
     while (got := _read_case(sys.stdin.buffer)) is not None:
         case, data = got
@@ -143,7 +165,7 @@ def main() -> None:
                     "output": output,
                 }
             )
-        _send({"id": case["id"], "done": True})
+        _send({"id": case["id"], "done": True, "grown": _status("VmSize") - base})
 
 
 if __name__ == "__main__":
