@@ -41,14 +41,15 @@ _STRUCTURED: dict[str, st.SearchStrategy[mutate.Mutation]] = {
 
 
 _BOMB = st.tuples(st.just("bomb"), st.sampled_from([8, 40, 160]))
+_HEADER = st.tuples(st.just("header"), st.sampled_from(sorted(mutate.HEADER_FIELDS)), _SMALL)
 
 
 def mutation(codec: str) -> st.SearchStrategy[mutate.Mutation]:
     """Structure-aware mutations for the codec's format, as often as byte-level ones; now and
-    then a decompression bomb."""
+    then a decompression bomb or a rewritten header field."""
     structured = _STRUCTURED.get(codec)
     found = _generic() if structured is None else st.one_of(structured, _generic())
-    return st.one_of(*[found] * 8, _BOMB)
+    return st.one_of(*[found] * 8, _BOMB, _HEADER)
 
 
 def cases(seeds: list[Seed]) -> st.SearchStrategy[Case]:

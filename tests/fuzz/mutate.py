@@ -25,6 +25,9 @@ Kinds, each on the "stored" payload (as in the object: compressed, for non-Arrow
     json_deep depth opener                           a JSON document nested `depth` levels deep
     bomb mib                                         `mib` MiB of zeros appended (compressed
                                                      payloads only): a decompression bomb
+    header field choice                              a header field or meta entry rewritten
+                                                     (HEADER_FIELDS); the payload mutations
+                                                     still read the original header
 """
 
 from __future__ import annotations
@@ -90,11 +93,50 @@ def _compress(name: str, plain: bytes) -> bytes:
     return sink.getvalue()
 
 
+HEADER_FIELDS: dict[str, tuple[Any, ...]] = {
+    "codec": ("arrow", "numpy", "json", "bytes"),
+    "compression": ("zstd", "lz4", "gzip", "none"),
+    "meta.rows": (-1, 0, 1, 1 << 31, 1 << 40, "x", None, 2.5),
+    "meta.columns": (-1, 0, 1 << 40, "x"),
+    "meta.flavour": (
+        "pyarrow.Table",
+        "pandas.DataFrame",
+        "pandas.Series",
+        "polars.DataFrame",
+        "polars.Series",
+        "x",
+    ),
+    "meta.name": (None, [1, 2], {"a": 1}, "x" * 10_000, ["a", ["b", ["c"]]]),
+    "meta.class": ("bytes", "bytearray", "dict", None),
+    "meta.compression": ("zstd", "lz4", "gzip", "none", "x"),
+    "meta.dtype": ("<f8", "|V16777216", "|O", "x"),
+    "meta.shape": ([1 << 40], [-1], [], "x"),
+}
+
+
+def _header(head: bytes, field: str, choice: int) -> bytes:
+    """The head with one header field (or `meta.` entry) set to a hostile value: the header is
+    the writer's too, and resealed along with the payload."""
+    doc = json.loads(head[PREFIX_SIZE:])
+    choices = HEADER_FIELDS[field]
+    value = choices[choice % len(choices)]
+    if field.startswith("meta."):
+        doc.setdefault("meta", {})[field[5:]] = value
+    else:
+        doc[field] = value
+    raw = json.dumps(doc).encode()
+    return head[:10] + struct.pack(">I", len(raw)) + raw
+
+
 def apply(data: bytes, mutations: list[Mutation]) -> bytes:
-    """The object `data` with each mutation applied to its payload in turn, resealed."""
+    """The object `data` with each mutation applied in turn (to its payload, or for "header"
+    to its header), resealed."""
     head, payload, header = split(data)
     for mutation in mutations:
         kind, *args = mutation
+        if kind == "header":
+            head = _header(head, *args)
+            continue
         layer, function = _KINDS[kind]
         if layer == "either":
             layer, args = args[0], args[1:]

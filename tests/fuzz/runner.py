@@ -153,7 +153,10 @@ class Worker:
         target, outcome, peak = line["target"], line["outcome"], int(line["peak"])
         tally.outcomes[f"{target} {outcome}"] += 1
         if outcome == "refused":
-            tally.refusals[f"{target} {line['detail'].partition(':')[0]}"] += 1
+            error = line["detail"].partition(":")[0]
+            if "differs from the reference" in line["detail"]:  # a rewritten header, as it should
+                error += " (header vs reference)"
+            tally.refusals[f"{target} {error}"] += 1
         if outcome in ("error", "memory"):
             tally.findings.append(Finding(case, target, outcome, line["detail"]))
         limit = 2 * seed.legit_bytes + MEMORY_SLACK
