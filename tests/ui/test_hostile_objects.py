@@ -274,3 +274,35 @@ def test_csv_refuses_nested_columns_before_streaming(store: XComStore) -> None:
     with pytest.raises(UnknownFormatError, match="nested columns"):
         download(store, uri, "csv")
     assert b"".join(download(store, uri, "parquet").chunks).startswith(b"PAR1")
+
+
+# -- a download damaged after its first batch -------------------------------------------------
+def _later_batch_damaged(root: Path, name: str) -> None:
+    """A table whose first batch is sound and whose second has string offsets past its data:
+    the download has started (its first piece was sent) when the damage is reached."""
+    settings = Settings.from_mapping({"path": f"file://{root}", "threshold": "0"})
+    store = XComStore.from_settings(settings)
+    reference = store.push(
+        pa.table({"s": ["a", "bb"]}), Origin(dag_id="dag", run_id="run", task_id="t", map_index=-1, key=name)
+    )
+    path = root / store.location.relative(reference["uri"])
+    head, _, _ = mutate.split(path.read_bytes())
+    good = pa.record_batch({"s": pa.array(["a", "bb"] * 100)})
+    offsets = np.arange(201, dtype=np.int32)
+    offsets[100] = 1 << 30  # a middle one: pyarrow checks only the last as it builds the array
+    data = good.column(0).buffers()[2]
+    bad = pa.Array.from_buffers(pa.string(), 200, [None, pa.py_buffer(offsets.tobytes()), data])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, good.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_batch(good)
+        writer.write_batch(pa.record_batch([bad], names=["s"]))
+    path.write_bytes(mutate.assemble(head, sink.getvalue().to_pybytes()))
+
+
+def test_a_batch_damaged_later_ends_the_download_with_an_error(tmp_path: Path) -> None:
+    _later_batch_damaged(tmp_path, "later")
+    results = {r["step"]: r for r in _child(tmp_path, "ops", {"later": ("csv", "parquet")})}
+    assert "size" in results["preview"], results["preview"]  # the first batch is shown
+    for fmt in ("csv", "parquet"):
+        assert results[fmt].get("error") == "ObjectFormatError", results[fmt]
+        assert "Arrow record batch is invalid" in results[fmt]["message"]
