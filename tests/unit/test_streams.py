@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from typing import Any
 
 import pytest
@@ -185,3 +186,18 @@ def test_tee_does_not_swallow_programming_errors() -> None:
     tee = TeeWriter([BrokenSink(good=0, error=ValueError("bug")), io.BytesIO()], required=1)
     with pytest.raises(ValueError, match="bug"):
         tee.write(b"x")
+
+
+def test_hashing_goes_on_in_line_when_no_thread_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a thread or memory limit Thread.start() raises: the checksum is still right, and
+    stopping does not try to join a thread that never started."""
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    data = bytes(range(256)) * 4096  # 1 MiB: large enough for the background path
+    reader = HashingReader(io.BytesIO(data), len(data), "sha256")
+    assert reader.read() == data
+    reader.close()
+    assert reader.digest() == hashlib.sha256(data).digest()

@@ -34,25 +34,38 @@ class BackgroundHash:
         self._worker: threading.Thread | None = None
         self._pending = 0
         self._room = threading.Condition()
+        self._inline = False  # no worker thread could be started: hash in the caller's thread
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")  # blake3 takes only byte buffers (a NumPy view may be float64)
         size = view.nbytes
-        if self._queue is None and size < _BACKGROUND_MIN:
+        if self._queue is None and (size < _BACKGROUND_MIN or not self._start()):
             self._hash.update(view)
             return
-        if self._queue is None:
-            self._queue = queue.Queue()
-            self._worker = threading.Thread(target=self._run, name="xcomstore-checksum", daemon=True)
-            self._worker.start()
+        assert self._queue is not None
         immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)
         with self._room:
             while self._pending and self._pending + size > _MAX_PENDING:
                 self._room.wait()
             self._pending += size
         self._queue.put(view if immutable else bytes(view))
+
+    def _start(self) -> bool:
+        """Start the worker thread; False (and hashing in line from then on) where none can be
+        started, as under a thread or memory limit: a slower read is better than a failed one."""
+        if self._inline:
+            return False
+        worker = threading.Thread(target=self._run, name="xcomstore-checksum", daemon=True)
+        self._queue = queue.Queue()
+        try:
+            worker.start()
+        except RuntimeError:
+            self._queue, self._inline = None, True
+            return False
+        self._worker = worker
+        return True
 
     def _run(self) -> None:
         assert self._queue is not None
