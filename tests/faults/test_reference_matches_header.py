@@ -74,3 +74,21 @@ def test_a_resealed_header_is_refused_by_its_reference(
     assert store.verify(stored["uri"]), "the resealed object must be valid on its own"
     with pytest.raises(CorruptObjectError, match="differs from the reference"):
         store.pull(stored)
+
+
+@pytest.mark.parametrize(
+    ("kind", "meta"),
+    [
+        ("bytes", {"class": "bytearray"}),
+        ("frame", {"flavour": "pyarrow.Table"}),
+        ("frame", {"flavour": "polars.DataFrame"}),
+    ],
+)
+def test_a_resealed_meta_cannot_change_the_type_of_the_value(
+    place: Place, raw: RawObjects, kind: str, meta: dict[str, Any]
+) -> None:
+    store = make_store([place.url], place.opener)
+    stored = store.push(VALUES[kind], origin(key=kind))
+    raw.write(stored["uri"], resealed_with_header(raw.read(stored["uri"]), {}, meta))
+    with pytest.raises(CorruptObjectError, match="the reference says"):
+        store.pull(stored)

@@ -57,6 +57,9 @@ class ArrowCodec(Codec):
         meta = {"flavour": flavour, "rows": rows, "columns": cols}
         return Description(flavour, f"{short} {rows}×{cols}", meta)
 
+    def type_name(self, value: Any) -> str:
+        return _flavour(value) or "table"  # describe() would also scan object columns
+
     def size_hint(self, value: Any) -> int:
         flavour = _flavour(value)
         if flavour == "pyarrow.Table":

@@ -52,6 +52,11 @@ class Codec(ABC):
     @abstractmethod
     def describe(self, value: Any) -> Description: ...
 
+    def type_name(self, value: Any) -> str:
+        """The type name describe() gives `value`, cheaply: a read checks that the value it
+        decoded is of the type its reference names (meta may steer a decoder: a flavour, a class)."""
+        return self.describe(value).type_name
+
     def size_hint(self, value: Any) -> int:
         """A cheap estimate of the value's size in bytes, to skip measuring values far too big."""
         return 0

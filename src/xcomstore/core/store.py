@@ -320,9 +320,18 @@ class XComStore:
                 # (No "expires" in a reference means none: the header must not invent one.)
                 container.check_against(obj.header, {**ref.to_json(), "expires": ref.expires})
             codec = self.codecs.by_name(obj.header.codec)
-            return container.decode_payload(
+            value = container.decode_payload(
                 obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption, budget
             )
+        if ref is not None and codec is not self.codecs.json and codec.type_name(value) != ref.type_name:
+            # trust boundary: the header's meta (a flavour, a class) is not in the reference,
+            # and whoever can write to the store can reseal a header: the value must still be
+            # of the type the reference names. (JSON values are what serde makes of the text.)
+            raise CorruptObjectError(
+                f"the object decodes to a {codec.type_name(value)}, the reference says {ref.type_name}: "
+                "its header was rewritten"
+            )
+        return value
 
     def _open(self, relpath: str, stream: BinaryIO, size: int, expected_checksum: str | None) -> OpenObject:
         obj = container.open_object(stream, size, expected_checksum)
