@@ -22,7 +22,13 @@ def test_rejected_type_fails_the_producer_and_stores_nothing(
     assert run.state_of("produce") == "failed", run.describe()
     assert run.state_of("consume") == "upstream_failed", run.describe()
     message = run.failure("produce")
-    for part in ("RejectedValueError", "/produce/array:", "numpy.ndarray", "allowed_types", "Nothing was stored"):
+    for part in (
+        "RejectedValueError",
+        "/produce/array:",
+        "numpy.ndarray",
+        "allowed_types",
+        "Nothing was stored",
+    ):
         assert part in message, f"{part!r} missing from the task's error:\n{message}"
     assert raw.files(store) == []
     assert not run.has_row("produce", "array")
