@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 import time
 import uuid
@@ -35,6 +34,7 @@ from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError, ForgedReferenceError, ObjectNotFoundError, XComStoreError
 from xcomstore.identity import Origin
+from xcomstore.ops import export
 from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, collect
 from xcomstore.ops.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
 from xcomstore.ops.preview import preview
@@ -44,8 +44,6 @@ from xcomstore.sizes import human_bytes
 from xcomstore.storage.headers import StoredObject, describe
 from xcomstore.storage.location import Location, ObjectInfo
 from xcomstore.version import __version__
-
-_GET_FORMATS = {"arrow": "parquet", "numpy": "npy", "bytes": "bin", "json": "json"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,8 +100,15 @@ def _parser() -> argparse.ArgumentParser:
 
     get = _command(sub, "get", "write a stored value to a file", _get)
     get.add_argument("uri", metavar="OBJECT", help=_OBJECT_HELP)
-    get.add_argument("-o", "--output", help="file to write (default: <key>.<format> here)")
-    get.add_argument("--format", choices=["parquet", "csv", "npy", "json", "bin"], help="output format")
+    get.add_argument(
+        "-o", "--output", help="file to write; its extension picks the format (default: <key>.<format> here)"
+    )
+    get.add_argument(
+        "--format",
+        choices=sorted(set(export.EXTENSIONS.values())),
+        help="output format, whatever the extension: tables parquet, arrow, arrows, csv, json, jsonl; "
+        "arrays npy, csv, json; JSON values json; bytes bin",
+    )
 
     verify = _command(sub, "verify", "check objects' format, origin and checksum", _verify)
     verify.add_argument(
@@ -382,52 +387,19 @@ def _show(store: XComStore, args: argparse.Namespace) -> int:
 def _get(store: XComStore, args: argparse.Namespace) -> int:
     args.uri = _resolve(store, args.uri)
     header = store.verify(args.uri)
-    fmt = args.format or _GET_FORMATS.get(header.codec, "json")
-    output = Path(args.output or f"{_file_name(header.origin.key)}.{fmt}")
-    if header.codec == "json" and fmt == "json":
-        # The JSON as stored (Airflow's serde form), not re-encoded: exactly what was pushed.
-        with store.open_payload(args.uri) as (_, stream), output.open("wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
+    if args.output:
+        output = Path(args.output)
+        fmt = export.file_format(header, output, args.format)
     else:
-        _write_value(store.read(args.uri), fmt, output)
-    _say(f"wrote {output} ({human_bytes(output.stat().st_size)}, {header.summary})")
+        fmt = export.file_format(header, Path("value"), args.format or export.file_formats(header)[0])
+        output = Path(f"{_file_name(header.origin.key)}.{fmt}")
+    try:
+        size = export.write_file(store, args.uri, header, fmt, output)
+    except OSError as exc:  # the output's folder is missing, read-only, full …
+        _say(f"xcomstore: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    _say(f"wrote {output} ({fmt}, {human_bytes(size)}, {header.summary})")
     return 0
-
-
-def _write_value(value: Any, fmt: str, output: Path) -> None:
-    if fmt in ("parquet", "csv"):
-        import pyarrow as pa
-
-        table = value if isinstance(value, pa.Table) else _to_arrow(value)
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, output)
-        else:
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(table, output)
-    elif fmt == "npy":
-        import numpy as np
-
-        np.save(output, value, allow_pickle=False)
-    elif fmt == "bin":
-        output.write_bytes(bytes(value))
-    else:
-        output.write_text(json.dumps(value, default=str, indent=2, ensure_ascii=False))
-
-
-def _to_arrow(value: Any) -> Any:
-    import pyarrow as pa
-
-    if hasattr(value, "to_arrow"):  # polars
-        frame = value.to_frame() if hasattr(value, "to_frame") and not hasattr(value, "columns") else value
-        return frame.to_arrow()
-    if hasattr(value, "to_frame") and not hasattr(value, "columns"):  # pandas Series
-        value = value.to_frame()
-    if hasattr(value, "columns"):
-        return pa.Table.from_pandas(value)
-    raise XComStoreError(f"a {type(value).__name__} cannot be written as a table; use --format json")
 
 
 def _verify(store: XComStore, args: argparse.Namespace) -> int:
