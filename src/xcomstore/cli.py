@@ -32,12 +32,18 @@ from xcomstore.core import layout
 from xcomstore.core.retention import parse_age
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
-from xcomstore.errors import ConfigError, ForgedReferenceError, ObjectNotFoundError, XComStoreError
+from xcomstore.errors import (
+    ConfigError,
+    ForgedReferenceError,
+    ObjectFormatError,
+    ObjectNotFoundError,
+    XComStoreError,
+)
 from xcomstore.identity import Origin
 from xcomstore.ops import export
 from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, collect
 from xcomstore.ops.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
-from xcomstore.ops.preview import preview
+from xcomstore.ops.preview import compression, header_json, preview
 from xcomstore.ops.rekey import rekey
 from xcomstore.ops.repair import repair
 from xcomstore.sizes import human_bytes
@@ -97,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     show = _command(sub, "show", "header and a preview of one stored XCom", _show)
     show.add_argument("uri", metavar="OBJECT", help=_OBJECT_HELP)
     show.add_argument("--rows", type=int, default=10, help="table rows to preview")
+    show.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the checksum (a pass over the whole object): show what can be read, marked NOT VERIFIED",
+    )
 
     get = _command(sub, "get", "write a stored value to a file", _get)
     get.add_argument("uri", metavar="OBJECT", help=_OBJECT_HELP)
@@ -361,14 +373,21 @@ def _ls(store: XComStore, args: argparse.Namespace) -> int:
 
 def _show(store: XComStore, args: argparse.Namespace) -> int:
     args.uri = _resolve(store, args.uri)
+    if args.verify:
+        _verified(store, args.uri)
     shown = preview(store, args.uri, rows=args.rows)
     header = shown.header
     if args.json:
-        _print_json({"uri": args.uri, "header": json.loads(header.to_bytes()), "preview": shown.to_json()})
+        doc = {"uri": args.uri, "verified": args.verify, "compression": compression(header)}
+        _print_json({**doc, "header": header_json(header), "preview": shown.to_json()})
         return 0
-    _say(f"{header.summary}  ({header.type_name}, codec {header.codec}, compression {_compression(header)})")
+    _say(f"{header.summary}  ({header.type_name}, codec {header.codec}, compression {compression(header)})")
     _say(f"xcom     {xcom_id(header.origin)}")
     _say(f"uri      {args.uri}")
+    if args.verify:
+        _say("checked  verified format, origin and checksum")
+    else:
+        _say("checked  NOT VERIFIED (--no-verify): the checksum was not read; what follows may be damaged")
     _say(f"created  {header.created}   expires {header.expires or 'never'}")
     _say(f"written  by {', '.join(f'{k} {v}' for k, v in header.producer.items())}")
     if shown.stats:
@@ -382,6 +401,15 @@ def _show(store: XComStore, args: argparse.Namespace) -> int:
         for line in shown.text.split("\n"):
             _say(line)
     return 0
+
+
+def _verified(store: XComStore, uri: str) -> None:
+    """Verify the object at `uri`; a damaged one is an error saying how to look at it anyway."""
+    try:
+        store.verify(uri)
+    except ObjectFormatError as exc:
+        exc.message += " (nothing shown; `xcomstore show --no-verify` shows what can be read)"
+        raise
 
 
 def _get(store: XComStore, args: argparse.Namespace) -> int:
@@ -679,14 +707,10 @@ def _object_json(obj: StoredObject) -> dict[str, Any]:
         "modified": _when(obj.modified),
     }
     if obj.header:
-        doc.update(json.loads(obj.header.to_bytes()))
+        doc.update(header_json(obj.header))
     else:
         doc["error"] = obj.error
     return doc
-
-
-def _compression(header: Any) -> str:
-    return str(header.meta.get("compression", header.compression))
 
 
 def _duration(seconds: float) -> str:

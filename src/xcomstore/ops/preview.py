@@ -56,6 +56,19 @@ class Preview:
         }
 
 
+def compression(header: Header) -> str:
+    """How the payload is really compressed. A codec that compresses natively (Arrow, its own
+    buffers) gets an uncompressed stream: its header says "none", its meta says what it used."""
+    return str(header.meta.get("compression", header.compression))
+
+
+def header_json(header: Header) -> dict[str, Any]:
+    """The header as JSON, with the payload's real compression."""
+    doc: dict[str, Any] = json.loads(header.to_bytes())
+    doc["compression"] = compression(header)
+    return doc
+
+
 def preview(store: XComStore, uri: str, rows: int = 10) -> Preview:
     """The start of the value at `uri`; ObjectFormatError (naming it) if it cannot be shown."""
     rows = max(1, min(rows, MAX_ROWS))

@@ -19,7 +19,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from xcomstore.airflow.plugin.source import Entry, RunSummary
 from xcomstore.format.header import Header
+from xcomstore.ops import preview
 from xcomstore.ops.export import formats_for
+from xcomstore.ops.preview import compression
 from xcomstore.sizes import human_bytes
 
 CELL_CHARS = 200  # longer table cells are cut in the page (the JSON API has them whole)
@@ -63,8 +65,7 @@ def map_index(text: str | None) -> int | None:
 
 # -- JSON shapes -----------------------------------------------------------------------------
 def header_json(header: Header) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(header.to_bytes())
-    doc["compression"] = compression(header)
+    doc = preview.header_json(header)
     doc["formats"] = list(formats_for(header))
     return doc
 
@@ -94,11 +95,6 @@ def run_json(run: RunSummary) -> dict[str, Any]:
         "stored_bytes": run.stored_bytes,
         "modified": when(run.modified),
     }
-
-
-def compression(header: Header) -> str:
-    """How the payload is compressed: Arrow tables compress inside the IPC stream."""
-    return str(header.meta.get("compression", header.compression))
 
 
 # -- formatting ------------------------------------------------------------------------------
