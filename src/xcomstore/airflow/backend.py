@@ -26,7 +26,7 @@ from xcomstore.codecs import CodecRegistry, JsonCodec
 from xcomstore.core.reference import is_reference
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
-from xcomstore.errors import ForgedReferenceError
+from xcomstore.errors import ConfigError, ForgedReferenceError
 from xcomstore.identity import Origin, Wanted
 
 log = logging.getLogger(__name__)
@@ -140,12 +140,28 @@ def _settings_for(fingerprint: tuple[Any, ...]) -> Settings:
     return Settings.from_mapping(read_config(), source="the Airflow configuration")
 
 
+class StartupConfigError(ConfigError, SystemExit):
+    """A bad setting found as Airflow loads the backend: a ConfigError to whoever catches one
+    (or any Exception: a DAG file's import error, a runner that logs it), and to the interpreter,
+    when nothing does, a SystemExit, which it prints as one line (`code`) and exits 1 with. Airflow
+    catches nothing around its commands, so a plain exception was a 70-line traceback through
+    its import machinery, the message last."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = f"xcomstore: {message}"
+
+
 def _check_configuration() -> None:
     """Read the settings and load the codecs they name (and the installed codec plugins) now."""
-    settings = _settings_for(config_fingerprint())
-    # A broken codec would otherwise fail the first task that makes a store, not start-up. The
-    # JSON codec is only a stand-in here: serde is not needed to load the others.
-    CodecRegistry.configured(JsonCodec(), settings.codecs)
+    try:
+        settings = _settings_for(config_fingerprint())
+        # A broken codec would otherwise fail the first task that makes a store, not start-up.
+        # The JSON codec is only a stand-in here: serde is not needed to load the others.
+        CodecRegistry.configured(JsonCodec(), settings.codecs)
+    except ConfigError as exc:
+        # from None: the message says it all; the chain would only repeat it, deeper down.
+        raise StartupConfigError(str(exc)) from None
 
 
 # Check the configuration as soon as Airflow loads the backend, in every component: a bad
