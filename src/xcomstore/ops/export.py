@@ -142,7 +142,8 @@ def write_file(store: XComStore, uri: str, header: Header, fmt: str, output: Pat
     the bytes written. The file is written under a hidden temporary name beside `output` and
     renamed once complete: a failure leaves no partial file, nor touches one already there."""
     convert = _converter(header.codec, fmt)
-    partial = output.parent / f".{output.name}.{uuid.uuid4().hex[:12]}.part"
+    # Hidden, and short enough for any file system whatever `output` is called (255 bytes).
+    partial = output.parent / f".{output.name[:200]}.{uuid.uuid4().hex[:12]}.part"
     written = 0
     try:
         with partial.open("xb") as out:
