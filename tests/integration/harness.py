@@ -35,7 +35,44 @@ from typing import Any, Protocol
 HERE = Path(__file__).resolve().parent
 DAGS_FOLDER = HERE / "dags"
 RUNNER = HERE / "runner.py"
-PYTHON = sys.executable
+# The interpreter the Airflow processes (migrations, runners) run with. By default this one;
+# XCOMSTORE_AIRFLOW_PYTHON names another venv's python, e.g. .venv-airflow-3.1/bin/python
+# (scripts/setup-airflow-versions), to run the DAGs on another Airflow. pytest itself, the
+# storage servers and the store views stay in this interpreter.
+AIRFLOW_PYTHON_ENV = "XCOMSTORE_AIRFLOW_PYTHON"
+
+
+def airflow_python() -> str:
+    """The interpreter named by XCOMSTORE_AIRFLOW_PYTHON (absolute, not resolved), else this one.
+
+    Not resolved: a venv's bin/python is often a symlink to the base interpreter, and only the
+    venv's path finds the venv's packages and its `airflow` script next to it.
+    """
+    named = os.environ.get(AIRFLOW_PYTHON_ENV, "").strip()
+    return os.path.abspath(named) if named else sys.executable
+
+
+def airflow_python_problem(python: str) -> str | None:
+    """Why `python` cannot run the Airflow processes, or None."""
+    if not os.access(python, os.X_OK):
+        return f"{AIRFLOW_PYTHON_ENV}={python}: no such executable (scripts/setup-airflow-versions creates the venvs)"
+    if not Path(python).with_name("airflow").exists():
+        return f"{AIRFLOW_PYTHON_ENV}={python}: no `airflow` script next to it (is Airflow installed in that venv?)"
+    return None
+
+
+def airflow_version(python: str) -> str:
+    """The apache-airflow version installed for `python` (asked in a subprocess, ~50 ms)."""
+    done = subprocess.run(
+        [python, "-c", "from importlib.metadata import version; print(version('apache-airflow'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout.strip() if done.returncode == 0 else f"unknown ({done.stderr.strip()[-200:]})"
+
+
+PYTHON = airflow_python()
 REF_TAG = "__xcomstore__"
 MARKER = "@@xcs-runner@@"  # brackets each command's output in the runner log
 XCOMSTORE_BACKEND = "xcomstore.XComStoreBackend"

@@ -152,6 +152,7 @@ def op_rerun(
         tis = list(session.scalars(query))
         assert tis, f"no task instance {task_id}[{map_index}] in {run_id}"
         clear_task_instances(tis, session)
+        _start_queued_run(session, dag_id, run_id)
     with patched_env(env), create_session() as session:
         tis = list(session.scalars(query.order_by(TaskInstance.map_index)))
         for ti in tis:
@@ -161,6 +162,25 @@ def op_rerun(
         for ti in tis:
             _run_task(ti=ti, task=dag.task_dict[ti.task_id])
     return snapshot(dag_id, run_id)
+
+
+def _start_queued_run(session: Any, dag_id: str, run_id: str) -> None:
+    """What the scheduler does next to the run the clear has queued: start it.
+
+    Clearing a task of a finished run queues the run and empties its start_date. Airflow 3.1
+    refuses to run a task of a run without a start_date (the execution API's TIRunContext
+    requires one; 3.2 and 3.3 accept None), so do what the scheduler would first.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.utils import timezone
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    if run is not None and run.state == DagRunState.QUEUED:
+        run.state = DagRunState.RUNNING
+        if run.start_date is None:
+            run.start_date = timezone.utcnow()
 
 
 def op_set_xcom(dag_id: str, run_id: str, task_id: str, key: str, map_index: int, value: Any) -> int:
