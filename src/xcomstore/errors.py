@@ -2,7 +2,8 @@
 
     XComStoreError
     ├── ConfigError (ValueError)            a setting is missing, misspelled or cannot work
-    │   └── MissingKeyError                 an object needs an encryption key not configured
+    │   ├── MissingKeyError                 an object needs an encryption key not configured
+    │   └── StartupConfigError (SystemExit) one found as Airflow loads the backend: one line
     ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
     ├── UnknownFormatError (ValueError)     an export format this kind of value does not offer
     ├── ForgedReferenceError                a reference that is never followed
@@ -55,6 +56,18 @@ class ConfigError(XComStoreError, ValueError):
 class MissingKeyError(ConfigError):
     """An object is encrypted with a key that is not configured. A configuration matter: the
     copy is fine, so reads do not fail over to another copy as if it were damaged."""
+
+
+class StartupConfigError(ConfigError, SystemExit):
+    """A bad setting found as Airflow loads the backend: a ConfigError to whoever catches one
+    (or any Exception: a DAG file's import error, a runner that logs it), and to the interpreter,
+    when nothing does, a SystemExit, which it prints as one line (`code`) and exits 1 with. Airflow
+    catches nothing around its commands, so a plain exception was a 70-line traceback through
+    its import machinery, the message last."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = f"xcomstore: {message}"
 
 
 class RejectedValueError(XComStoreError, TypeError):

@@ -26,7 +26,7 @@ from xcomstore.codecs import CodecRegistry, JsonCodec
 from xcomstore.core.reference import is_reference
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
-from xcomstore.errors import ConfigError, ForgedReferenceError
+from xcomstore.errors import ConfigError, ForgedReferenceError, StartupConfigError
 from xcomstore.identity import Origin, Wanted
 
 log = logging.getLogger(__name__)
@@ -138,18 +138,6 @@ def _settings_for(fingerprint: tuple[Any, ...]) -> Settings:
     """The configuration read and checked once per fingerprint: the check at import below is
     also the first store's (var:/conn: keys are not fetched twice)."""
     return Settings.from_mapping(read_config(), source="the Airflow configuration")
-
-
-class StartupConfigError(ConfigError, SystemExit):
-    """A bad setting found as Airflow loads the backend: a ConfigError to whoever catches one
-    (or any Exception: a DAG file's import error, a runner that logs it), and to the interpreter,
-    when nothing does, a SystemExit, which it prints as one line (`code`) and exits 1 with. Airflow
-    catches nothing around its commands, so a plain exception was a 70-line traceback through
-    its import machinery, the message last."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.code = f"xcomstore: {message}"
 
 
 def _check_configuration() -> None:
