@@ -56,7 +56,16 @@ class _Written:
 
 
 class XComStore:
-    """Decides inline or offloaded, and moves values between Python and the store."""
+    """Decides inline or offloaded, and moves values between Python and the store.
+
+    push(value, origin)    what the metadata DB keeps: the value as JSON, or a signed reference
+    pull(stored, wanted)   the value back from what the DB keeps, checked against the XCom read
+    purge(stored, wanted)  delete the copies behind a reference, when Airflow deletes its row
+    read / verify / head / open_payload / list   the store alone, no metadata DB
+
+    Where the bytes go is the replica set's business (storage/replicas.py), how they are laid
+    out the object format's (format/container.py); this class decides and checks.
+    """
 
     def __init__(
         self,
