@@ -183,7 +183,7 @@ def _child(store_dir: str, target: str, max_size: str, reference_size: str) -> d
     from xcomstore.core.settings import Settings
     from xcomstore.core.store import XComStore
     from xcomstore.errors import XComStoreError
-    from xcomstore.format.container import open_object
+    from xcomstore.format.container import open_object, reference_fields
 
     options = {"path": f"file://{store_dir}", **({"max_size": max_size} if max_size else {})}
     store = XComStore.from_settings(Settings.from_mapping(options))
@@ -191,12 +191,24 @@ def _child(store_dir: str, target: str, max_size: str, reference_size: str) -> d
     raw = Path(target).read_bytes()
     obj = open_object(io.BytesIO(raw), len(raw))
     digest = checksum.label(obj.header.checksum, obj.seal.digest)
+    header = obj.header
     del raw, obj
     baseline = _peak_rss()
     report: dict[str, Any] = {}
     try:
         if reference_size:
-            ref = Reference(uri, "x", "x", "x", "none", int(reference_size), 0, digest)
+            # The reference a push of this object would have made, but for its size.
+            fields = reference_fields(header)
+            ref = Reference(
+                uri=uri,
+                type_name=str(fields["type"]),
+                summary=header.summary,
+                codec=str(fields["codec"]),
+                compression=str(fields["compression"]),
+                size=int(reference_size),
+                stored_bytes=0,
+                checksum=digest,
+            )
             value = store.read_reference(ref)
         else:
             value = store.read(uri)

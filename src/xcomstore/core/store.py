@@ -337,8 +337,8 @@ class XComStore:
             # and whoever can write to the store can reseal a header: the value must still be
             # of the type the reference names. (JSON values are what serde makes of the text.)
             raise CorruptObjectError(
-                f"the object decodes to a {codec.type_name(value)}, the reference says {ref.type_name}: "
-                "its header was rewritten"
+                f"the decoded value differs from the reference in 'type' ({codec.type_name(value)!r}, "
+                f"the reference says {ref.type_name!r}): its header was rewritten"
             )
         return value
 

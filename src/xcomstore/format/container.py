@@ -241,7 +241,7 @@ def check_against(header: Header, expected: Mapping[str, object]) -> None:
     wanted = dict(expected)
     if isinstance(wanted.get("checksum"), str):  # "blake3:<hex>": its algorithm is the header's
         wanted["checksum"] = str(wanted["checksum"]).partition(":")[0]
-    for name, actual in _reference_view(header).items():
+    for name, actual in reference_fields(header).items():
         if name in wanted and wanted[name] != actual:
             raise CorruptObjectError(
                 f"the object's header differs from the reference in {name!r} "
@@ -249,8 +249,8 @@ def check_against(header: Header, expected: Mapping[str, object]) -> None:
             )
 
 
-def _reference_view(header: Header) -> dict[str, object]:
-    """The header's fields as a reference records them."""
+def reference_fields(header: Header) -> dict[str, object]:
+    """The header's fields as a reference records them (what check_against compares)."""
     # A codec that compresses natively gets compression "none", the real one is in its meta.
     native = header.meta.get("compression") if header.compression == "none" else None
     return {
