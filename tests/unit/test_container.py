@@ -14,6 +14,7 @@ import pytest
 from blake3 import blake3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tests.unit.sources import SOURCES
 
 from xcomstore.errors import (
     ConfigError,
@@ -79,23 +80,6 @@ def build(
     return sink.getvalue()
 
 
-class StreamedSource(io.RawIOBase):
-    """Reads front to back only, as an object store's streamed GET does: no seek, no tell."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._data.readinto(buffer)
-
-
-SOURCES: dict[str, Callable[[bytes], BinaryIO]] = {
-    "seekable": io.BytesIO,
-    "streamed": lambda data: io.BufferedReader(StreamedSource(data), 64),  # type: ignore[arg-type]
-}
 _source = ["seekable"]
 
 

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 import pyarrow as pa
 import pytest
+from tests.unit.sources import SOURCES
 
 from xcomstore.codecs.json import JsonCodec
 from xcomstore.codecs.registry import CodecRegistry
@@ -42,25 +43,6 @@ from xcomstore.ops.rekey import rekey
 ORIGIN = Origin(dag_id="dag", run_id="run", task_id="task", map_index=-1, key="return_value")
 REGISTRY = CodecRegistry(JsonCodec())
 KEYRING = Keyring((("k2", bytes(range(32))), ("k1", bytes(range(32, 64)))))
-
-
-class Streamed(io.RawIOBase):
-    """Front to back only, as an object store's streamed GET."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._data.readinto(buffer)
-
-
-SOURCES: dict[str, Callable[[bytes], BinaryIO]] = {
-    "seekable": io.BytesIO,
-    "streamed": lambda data: io.BufferedReader(Streamed(data)),
-}
 
 
 @pytest.fixture(params=list(SOURCES))
