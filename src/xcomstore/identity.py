@@ -7,6 +7,7 @@ one field order (dag, run, task, map index, key), so a call site can never swap 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +32,7 @@ class Origin:
         return f"{self.dag_id}/{self.run_id}/{self.task_id}{index}/{self.key}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dag_id": self.dag_id,
-            "run_id": self.run_id,
-            "task_id": self.task_id,
-            "map_index": self.map_index,
-            "key": self.key,
-        }
+        return dataclasses.asdict(self)  # the fields in their order: headers keep their bytes
 
     @classmethod
     def from_json(cls, data: Any) -> Origin:
