@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from xcomstore.airflow import common_io
 from xcomstore.client import open_store
 from xcomstore.core import layout
 from xcomstore.core.retention import parse_age
@@ -41,11 +42,14 @@ from xcomstore.errors import (
 )
 from xcomstore.identity import Origin
 from xcomstore.ops import export
+from xcomstore.ops.common_io_gc import collect_common_io
 from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, collect
 from xcomstore.ops.liveness import LiveIndex, MetadataDbIndex, RestApiIndex
+from xcomstore.ops.migrate import migrate
 from xcomstore.ops.preview import compression, header_json, preview
 from xcomstore.ops.rekey import rekey
 from xcomstore.ops.repair import repair
+from xcomstore.ops.xcom_rows import MetadataDbRows
 from xcomstore.sizes import human_bytes
 from xcomstore.storage.headers import StoredObject, describe
 from xcomstore.storage.location import Location, ObjectInfo
@@ -154,6 +158,24 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--api-url", help="use the Airflow REST API at this URL instead of the DB")
     gc.add_argument("--api-user", help="Airflow API user (password from XCOMSTORE_API_PASSWORD)")
     gc.add_argument("--api-token", help="Airflow API bearer token (or XCOMSTORE_API_TOKEN)")
+
+    mig = _command(
+        sub,
+        "migrate",
+        "rewrite the XComs common-io's backend wrote as xcomstore's: reads and writes the metadata DB",
+        _migrate,
+    )
+    mig.add_argument(
+        "--from-common-io",
+        action="store_true",
+        required=True,
+        help="the rows holding a path common-io wrote under [xcomstore] common_io_path "
+        "(or [common.io] xcom_objectstorage_path), for their XCom",
+    )
+    mig.add_argument("--dry-run", action="store_true", help="only report what would be migrated")
+    mig.add_argument("--dag-id", help="only this DAG's XComs")
+    mig.add_argument("--keep", action="store_true", help="keep common-io's objects (gc collects them later)")
+    mig.add_argument("--db-url", help="metadata DB URL (default: Airflow's [database] sql_alchemy_conn)")
 
     rep = _command(sub, "repair", "re-copy missing or damaged copies between locations", _repair)
     rep.add_argument("--dry-run", action="store_true", help="only report what would be copied")
@@ -489,6 +511,16 @@ def _gc(store: XComStore, args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             progress=lambda s: progress.show(_gc_status(s)),
         )
+        legacy = None if index is None else common_io.configured(store.settings)
+        if index is not None and legacy is not None:  # and what common-io left
+            collect_common_io(
+                legacy.location,
+                index,
+                summary,
+                grace=args.grace,
+                dry_run=args.dry_run,
+                progress=lambda s: progress.show(_gc_status(s)),
+            )
     if args.json:
         _print_json(summary.to_json())
     else:
@@ -547,6 +579,38 @@ def _airflow_db_url() -> str | None:
     except ImportError:
         return None
     return str(conf.get("database", "sql_alchemy_conn"))
+
+
+def _migrate(store: XComStore, args: argparse.Namespace) -> int:
+    legacy = common_io.configured(store.settings)
+    if legacy is None:
+        raise ConfigError(
+            "migrate --from-common-io needs where common-io wrote: [xcomstore] common_io_path, "
+            "or [common.io] xcom_objectstorage_path"
+        )
+    url = args.db_url or _airflow_db_url()
+    if not url:
+        raise ConfigError("migrate needs the metadata DB: --db-url, or Airflow's config")
+    with _Progress("migrate") as progress:
+        summary = migrate(
+            store,
+            legacy,
+            MetadataDbRows(url),
+            dag_id=args.dag_id,
+            dry_run=args.dry_run,
+            keep=args.keep,
+            progress=lambda s: progress.show(f"migrate: {s.scanned} rows read, {len(s.migrated)} migrated …"),
+        )
+    verb = "would migrate" if args.dry_run else "migrated"
+    lines = [f"{verb} {entry}" for entry in summary.migrated]
+    lines += [f"left as it is (the row changed meanwhile): {entry}" for entry in summary.changed]
+    lines += [f"error: {entry}" for entry in summary.errors]
+    lines.append(
+        f"{summary.scanned} rows read: {len(summary.migrated)} {verb}, {summary.already} already "
+        f"xcomstore references, {summary.other} other strings left as they are, "
+        f"{summary.deleted} common-io objects deleted, {len(summary.errors)} errors"
+    )
+    return _finish(args, summary.to_json(), lines, failed=bool(summary.errors))
 
 
 def _gc_status(summary: GcSummary) -> str:

@@ -15,6 +15,7 @@ from airflow.sdk.bases.xcom import BaseXCom
 
 from xcomstore.airflow import binding
 from xcomstore.airflow.binding import expect, reading
+from xcomstore.airflow.common_io import CommonIoObjects
 from xcomstore.airflow.environment import (
     StatsObserver,
     airflow_filesystem,
@@ -59,7 +60,12 @@ class XComStoreBackend(BaseXCom):
     def deserialize_value(cls, result: Any) -> Any:
         # Airflow passes only the value; which XCom it is comes from the readers that set it.
         stored = result.value
-        return current_store().pull(stored, _bound("read", stored))
+        wanted = _bound("read", stored)
+        legacy = current_common_io()
+        found = legacy.find(stored, wanted) if legacy else None
+        if legacy and found and wanted:  # a row common-io wrote, for this XCom
+            return legacy.read(found, wanted)
+        return current_store().pull(stored, wanted)
 
     # Airflow's readers, wrapped to say which XCom is being read: errors can then name it, and a
     # reference copied into this XCom's row from another XCom's is refused.
@@ -95,7 +101,13 @@ class XComStoreBackend(BaseXCom):
         """Delete the object behind an XCom that Airflow is deleting. Never fails the task."""
         stored = getattr(xcom, "value", None)
         try:
-            current_store().purge(stored, _bound("purge", stored))
+            wanted = _bound("purge", stored)
+            legacy = current_common_io()
+            found = legacy.find(stored, wanted) if legacy else None
+            if legacy and found:  # common-io's object, written for this XCom
+                legacy.delete(found)
+                return
+            current_store().purge(stored, wanted)
         except Exception as exc:
             # A leftover object is collected later by `xcomstore gc`; a failed task is worse.
             log.warning(
@@ -131,6 +143,16 @@ def _store_for(fingerprint: tuple[Any, ...]) -> XComStore:
         json_codec=serde_codec(),
         observer=StatsObserver(),
     )
+
+
+def current_common_io() -> CommonIoObjects | None:
+    """What common-io wrote before the switch to xcomstore, or None when no common-io path is set."""
+    return _common_io_for(config_fingerprint())
+
+
+@functools.lru_cache(maxsize=4)
+def _common_io_for(fingerprint: tuple[Any, ...]) -> CommonIoObjects | None:
+    return CommonIoObjects.configured(_settings_for(fingerprint), airflow_filesystem)
 
 
 @functools.lru_cache(maxsize=4)

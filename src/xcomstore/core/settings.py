@@ -194,6 +194,18 @@ def _encryption_keys(text: str, parsed: Mapping[str, Any]) -> Keyring:
     return Keyring.parse(text, _label("encryption_keys"))
 
 
+def _common_io_path(text: str, parsed: Mapping[str, Any]) -> str:
+    """Empty (then Airflow's [common.io] xcom_objectstorage_path is used), or a URL."""
+    if not text:
+        return ""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        raise ConfigError(f"{_label('common_io_path')} = {text!r} is not a URL: {_local_hint(text)}")
+    if scheme == "file" and not rest.startswith("/"):
+        raise ConfigError(f"{_label('common_io_path')} = {text!r} names a host: {_local_hint(rest)}")
+    return text.rstrip("/")
+
+
 def _whole(name: str) -> Parser:
     """A parser of a whole number of at least 0, as an int."""
     return lambda text, parsed: _integer(text, name)
@@ -384,6 +396,17 @@ OPTIONS: Final = (
         "300",
         _seconds("retry_timeout"),
     ),
+    Option(
+        "common_io_path",
+        "",
+        "Where common-io's XCom backend wrote its objects, for XComs written before switching "
+        "to xcomstore; empty: Airflow's [common.io] xcom_objectstorage_path. A row holding "
+        "exactly a path common-io writes there, for that XCom, is read (and purged) as "
+        "common-io's object; any other string stays a string. `xcomstore migrate "
+        "--from-common-io` rewrites them as xcomstore objects.",
+        "s3://aws_default@my-bucket/common-io-xcom",
+        _common_io_path,
+    ),
 )
 _KNOWN: Final = {o.name: o for o in OPTIONS}
 
@@ -407,6 +430,7 @@ class Settings:
     codecs: tuple[str, ...] = ()  # class names; CodecRegistry.configured loads them
     signing_keys: tuple[tuple[str, bytes], ...] = ()
     encryption: Keyring = field(default_factory=Keyring)
+    common_io_path: str = ""  # empty: [common.io] xcom_objectstorage_path, read by the Airflow glue
 
     @property
     def path(self) -> str:

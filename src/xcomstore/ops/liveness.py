@@ -44,12 +44,15 @@ class MetadataDbIndex:
 
 
 def _referenced(value: Any) -> frozenset[str]:
-    """The object URIs a row's value points to (none for an inline value)."""
+    """The object URIs a row's value points to (none for an inline value). A string counts as
+    the URI it may be: common-io's rows hold their object's URL, and a string names no other."""
     if isinstance(value, (str, bytes)):
         try:
             value = json.loads(value)
-        except ValueError:
-            return frozenset()
+        except ValueError:  # the driver decoded the JSON already: a string, as it is
+            return frozenset({value}) if isinstance(value, str) else frozenset()
+    if isinstance(value, str):
+        return frozenset({value})
     if not is_reference(value):
         return frozenset()
     try:
