@@ -42,7 +42,7 @@ def stored(url: str) -> dict[str, object]:
     engine = create_engine(url)
     table = Table("xcom", MetaData(), autoload_with=engine)
     with engine.connect() as connection:
-        return dict(connection.execute(select(table.c.task_id, table.c.value)))
+        return {row[0]: row[1] for row in connection.execute(select(table.c.task_id, table.c.value))}
 
 
 def test_rows_read_as_airflow_reads_them_and_keep_their_form(tmp_path: Path) -> None:
