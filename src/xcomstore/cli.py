@@ -1,8 +1,9 @@
 """`xcomstore`: list, inspect, fetch and verify stored XComs straight from the store.
 
 Every command reads the store alone (each object describes itself in its header), except
-`gc`, which reads the Airflow metadata DB (or its REST API) to find objects whose XCom is gone;
-`gc --expired-only` does not.
+`gc`, which reads the Airflow metadata DB (or its REST API) to find objects whose XCom is gone
+(`gc --expired-only` does not), and `migrate --from-common-io`, which rewrites the rows that
+common-io's backend wrote.
 
 An object is named by its XCom id as `ls` prints it (dag_id/run_id/task_id[/map_index]/key),
 by its URI, or by its path inside the store (or a local file's own path).
