@@ -34,7 +34,14 @@ def path(name: str, task: str = "task") -> str:
 
 @pytest.mark.parametrize(
     ("name", "compression"),
-    [(UUID, None), (f"{UUID}.gz", "gzip"), (f"{UUID}.bz2", "bz2"), (f"{UUID}.zst", "zstd")],
+    [
+        (UUID, None),
+        (f"{UUID}.gz", "gzip"),
+        (f"{UUID}.bz2", "bz2"),
+        (f"{UUID}.zst", "zstd"),
+        (f"{UUID}.json", None),
+        (f"{UUID}.json.gz", "gzip"),
+    ],
 )
 def test_serialize_value_names_are_common_io_objects(name: str, compression: str | None) -> None:
     found = common_io.parse(path(name), BASE)
@@ -70,7 +77,7 @@ def test_store_value_keys_are_quoted_or_hashed() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        path(f"{UUID}.json"),  # no 1.x serialize_value writes `.json` after the uuid
+        path(f"{UUID}.json.exe"),
         path(f"{UUID}.exe"),  # not a suffix fsspec writes
         path(UUID.upper()),
         path(str(uuid.uuid1())),  # not a uuid4

@@ -4,7 +4,7 @@ Teams coming from `airflow.providers.common.io.xcom.backend.XComObjectStorageBac
 XCom rows whose value is the full URL of an object under `[common.io] xcom_objectstorage_path`
 (connection id included). common-io 1.x wrote two shapes below that base, and nothing else:
 
-    <dag_id>/<run_id>/<task_id>/<uuid4>[.<suffix>]                  serialize_value (every 1.x)
+    <dag_id>/<run_id>/<task_id>/<uuid4>[.json][.<suffix>]           serialize_value (1.x)
     <dag_id>/<run_id>/<task_id>/ti-<ti id>/<quoted key>.json[.<suffix>]   1.11's store_value (Airflow 3.4)
 
 where `<suffix>` is the file suffix fsspec registers for the configured compression (`gz`,
@@ -44,7 +44,9 @@ _UUID4: Final = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 _ANY_UUID: Final = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _HEAD: Final = rf"(?P<dag>{_SEGMENT})/(?P<run>{_SEGMENT})/(?P<task>{_SEGMENT})/"
 _SUFFIX: Final = r"(?:\.(?P<suffix>[a-z0-9]{1,8}))?"
-_BY_UUID: Final = re.compile(rf"{_HEAD}{_UUID4}{_SUFFIX}")
+# The wheels 1.3-1.11 write no `.json` after the uuid; the name with it is accepted too, as the
+# JSON text it holds (a build that adds it reads the same way).
+_BY_UUID: Final = re.compile(rf"{_HEAD}{_UUID4}(?:\.json)?{_SUFFIX}")
 # The key percent-quoted (or, past 200 characters, its SHA-256 in hex); the task instance id a
 # UUID (Airflow 3) or a number.
 _BY_TASK_INSTANCE: Final = re.compile(
