@@ -6,7 +6,10 @@ as in a task, with the SDK's slice request answered by a stand-in supervisor hol
 (the rows are small and come in one answer either way), so what is timed is the objects' reads:
 the backend putting each one off, then core.fanin reading them through s3fs from a local moto
 server (bench/s3server.py). The values are pushed first by the backend itself (not timed).
-Each mode runs --repeat times; the best time counts. On a busy machine the ratio is noisy.
+Each mode runs --repeat times; the best time counts. It prints the CPU time the server and the
+task used: moto is Python, so its CPU per request (and the task's own: HTTP, checksum, decoding)
+bounds what any number of concurrent reads can gain on the machine's cores. On a busy machine
+the ratio is noisy.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.s3server import MotoServer
 
@@ -50,7 +55,7 @@ def main() -> None:
         server = MotoServer(Path(scratch) / "moto.log")
         try:
             _configure(server, Path(scratch))
-            run(args.values, int(args.size_mb * _MB), args.concurrency, args.repeat)
+            run(server.pid, args.values, int(args.size_mb * _MB), args.concurrency, args.repeat)
         finally:
             server.stop()
 
@@ -66,7 +71,7 @@ def _configure(server: MotoServer, scratch: Path) -> None:
     )
 
 
-def run(count: int, size: int, concurrency: int, repeat: int) -> None:
+def run(server_pid: int, count: int, size: int, concurrency: int, repeat: int) -> None:
     from airflow.sdk.execution_time import task_runner
 
     from xcomstore.airflow.backend import XComStoreBackend, current_store
@@ -76,13 +81,21 @@ def run(count: int, size: int, concurrency: int, repeat: int) -> None:
     print(f"pushing {count} values of {size / _MB:g} MB to moto (not timed) …", flush=True)
     rows = _push(XComStoreBackend, count, size)
     task_runner.SUPERVISOR_COMMS = SliceSupervisor(rows)  # type: ignore[assignment]
+    processes = (psutil.Process(server_pid), psutil.Process())
     timings = {}
     for mode in (concurrency, 1):
         os.environ["AIRFLOW__XCOMSTORE__MAX_CONCURRENCY"] = str(mode)
-        best = min(_timed_pull(XComStoreBackend, count, size) for _ in range(repeat))
+        best, cpu = min(_timed_pull(XComStoreBackend, count, size, processes) for _ in range(repeat))
         timings[mode] = best
-        print(f"max_concurrency={mode:<3} {best:7.2f} s  {count * size / _MB / best:7.1f} MB/s", flush=True)
+        print(
+            f"max_concurrency={mode:<3} {best:7.2f} s  {count * size / _MB / best:7.1f} MB/s   "
+            f"CPU: server {cpu[0]:.2f} s, task {cpu[1]:.2f} s",
+            flush=True,
+        )
     print(f"concurrent / one after another: {timings[1] / timings[concurrency]:.1f}x faster")
+    # moto is Python: its CPU per request, and the task's (HTTP, checksum, decoding), bound how
+    # fast any number of concurrent reads can go on this machine's cores.
+    print(f"(on {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end)")
 
 
 def _push(backend: Any, count: int, size: int) -> list[Any]:
@@ -94,13 +107,23 @@ def _push(backend: Any, count: int, size: int) -> list[Any]:
         return list(pool.map(push, range(count)))
 
 
-def _timed_pull(backend: Any, count: int, size: int) -> float:
+def _timed_pull(
+    backend: Any, count: int, size: int, processes: tuple[psutil.Process, ...]
+) -> tuple[float, tuple[float, ...]]:
+    """Seconds of one get_all, and the CPU seconds the server and this process used meanwhile."""
+    cpu = [_cpu(p) for p in processes]
     started = time.perf_counter()
     values = backend.get_all(**WHERE)
     seconds = time.perf_counter() - started
+    used = tuple(_cpu(p) - before for p, before in zip(processes, cpu, strict=True))
     assert [int.from_bytes(v[:4], "big") for v in values] == list(range(count)), "values out of order"
     assert all(len(v) == size for v in values)
-    return seconds
+    return seconds, used
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 if __name__ == "__main__":
