@@ -61,7 +61,7 @@ def _damaged_object_is_named(target: Target, run: RunResult) -> None:
     uri = run.value("produce", map_index=DAMAGED)["uri"]
     data = target.store.read(uri)
     target.store.write(uri, flip_byte(data, len(data) - SEAL_SIZE - 1))  # the payload's last byte
-    for reader in ("pull_all", "iterate", "pull_api"):
+    for reader in ("pull_all", "iterate"):  # all rows then the objects; a stream
         rerun = target.process.rerun(run, reader)
         assert rerun.state_of(reader) == "failed", rerun.describe()
         assert not rerun.has_row(reader), f"{reader} produced a value from a damaged object"
@@ -127,6 +127,22 @@ def test_axcom_pull_of_all_map_indexes_reads_them_concurrently(
     ]
     assert len(threads) == 6
     assert all(name.startswith("xcomstore-fanin") for name in threads), threads
+
+
+def test_the_sdk_lazy_sequence_iterates_and_slices_through_the_fan_in(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.execution_time.lazy_sequence import LazyXComSequence
+
+    from xcomstore.airflow import fanin
+
+    monkeypatch.setattr(fanin, "_concurrency", fanin._concurrency)  # the backend's, again after
+
+    iterate, getitem = LazyXComSequence.__iter__, LazyXComSequence.__getitem__
+    assert getattr(iterate, "__xcomstore_fan_in__", False)
+    assert getattr(getitem, "__xcomstore_bound__", False)  # the binding is inside
+    assert fanin.install(lambda: 8)
+    assert (LazyXComSequence.__iter__, LazyXComSequence.__getitem__) == (iterate, getitem)  # once
 
 
 def test_pull_outside_a_task_says_to_read_by_uri() -> None:
