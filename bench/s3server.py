@@ -50,6 +50,10 @@ class MotoServer:
         _wait_for_port(self.port, self._process, timeout=30)
         self._fs: Any = None
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def env(self, case_dir: Path) -> dict[str, str]:
         """Dummy credentials, the region, and the Airflow connection named in s3://bench_s3@…"""
         connection = {

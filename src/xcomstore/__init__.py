@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from xcomstore.version import __version__
 
-__all__ = ["XComStore", "XComStoreBackend", "__version__", "list", "open_store", "read"]
+__all__ = ["XComStore", "XComStoreBackend", "__version__", "list", "open_store", "pull", "read"]
 
 if TYPE_CHECKING:
     from xcomstore.airflow.backend import XComStoreBackend
+    from xcomstore.airflow.pull import pull
     from xcomstore.client import list, open_store, read
     from xcomstore.core.store import XComStore
 
@@ -28,6 +29,10 @@ def __getattr__(name: str) -> Any:
         from xcomstore.core.store import XComStore
 
         return XComStore
+    if name == "pull":  # in a running task
+        from xcomstore.airflow.pull import pull
+
+        return pull
     if name in ("read", "list", "open_store"):
         from xcomstore import client
 

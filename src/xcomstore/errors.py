@@ -6,6 +6,7 @@
     │   └── StartupConfigError (SystemExit) one found as Airflow loads the backend: one line
     ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
     ├── UnknownFormatError (ValueError)     an export format this kind of value does not offer
+    ├── OutsideTaskError (RuntimeError)     xcomstore.pull called where no Airflow task runs
     ├── ForgedReferenceError                a reference that is never followed
     │   └── UnsafePathError                 a symlink, FIFO or folder where a local object should be
     ├── ObjectFormatError                   bytes that are not a valid object
@@ -76,6 +77,10 @@ class RejectedValueError(XComStoreError, TypeError):
 
 class UnknownFormatError(XComStoreError, ValueError):
     """An export (download, `xcomstore get`) was asked for a format this kind of value lacks."""
+
+
+class OutsideTaskError(XComStoreError, RuntimeError):
+    """`xcomstore.pull` resolves an XCom as the running task sees it: there must be one."""
 
 
 class ForgedReferenceError(XComStoreError):

@@ -33,6 +33,7 @@ def test_every_error_is_an_xcomstore_error_and_keeps_its_builtin_base() -> None:
         errors.ForgedReferenceError: errors.XComStoreError,
         errors.UnsafePathError: errors.ForgedReferenceError,
         errors.UnknownFormatError: ValueError,
+        errors.OutsideTaskError: RuntimeError,
     }
     for error, base in builtin.items():
         assert issubclass(error, errors.XComStoreError), error

@@ -163,6 +163,9 @@ def test_unknown_setting_without_close_match() -> None:
         ({"signing_keys": f"k1:{SECRET}, k1:{SECRET}x"}, "signing_keys"),
         ({"encryption_keys": "k1:short"}, "encryption_keys"),
         ({"encryption_keys": f"k1:{KEY}, k1:{KEY}"}, "encryption_keys"),
+        ({"max_concurrency": "0"}, "max_concurrency"),
+        ({"max_concurrency": "-2"}, "max_concurrency"),
+        ({"max_concurrency": "many"}, "max_concurrency"),
     ],
 )
 def test_bad_value_names_setting_and_env_var(options: dict[str, str], setting: str) -> None:
@@ -171,6 +174,16 @@ def test_bad_value_names_setting_and_env_var(options: dict[str, str], setting: s
     message = str(info.value)
     assert f"[xcomstore] {setting}" in message
     assert f"AIRFLOW__XCOMSTORE__{setting.upper()}" in message
+
+
+def test_max_concurrency() -> None:
+    assert settings().max_concurrency == 8
+    assert (
+        settings(max_concurrency=" 1 ").max_concurrency,
+        settings(max_concurrency="32").max_concurrency,
+    ) == (1, 32)
+    with pytest.raises(ConfigError, match="must be at least 1"):
+        settings(max_concurrency="0")
 
 
 def test_several_paths() -> None:

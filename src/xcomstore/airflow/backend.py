@@ -7,13 +7,14 @@ server and UI read the metadata DB directly and so see the JSON reference of off
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
-from xcomstore.airflow import binding
+from xcomstore.airflow import binding, fanin
 from xcomstore.airflow.binding import expect, reading
 from xcomstore.airflow.common_io import CommonIoObjects
 from xcomstore.airflow.environment import (
@@ -23,6 +24,7 @@ from xcomstore.airflow.environment import (
     read_config,
     serde_codec,
 )
+from xcomstore.airflow.pull import requested
 from xcomstore.codecs import CodecRegistry, JsonCodec
 from xcomstore.core.reference import is_reference
 from xcomstore.core.settings import Settings
@@ -60,12 +62,14 @@ class XComStoreBackend(BaseXCom):
     def deserialize_value(cls, result: Any) -> Any:
         # Airflow passes only the value; which XCom it is comes from the readers that set it.
         stored = result.value
-        wanted = _bound("read", stored)
+        wanted, store = _bound("read", stored), current_store()
         legacy = current_common_io()
         found = legacy.find(stored, wanted) if legacy else None
         if legacy and found and wanted:  # a row common-io wrote, for this XCom
             return legacy.read(found, wanted)
-        return current_store().pull(stored, wanted)
+        read = functools.partial(store.pull, stored, wanted, **requested())
+        # Reading many at once (fanin.py), an offloaded value is read later, with the others.
+        return fanin.later(read, wanted) if is_reference(stored) else read()
 
     # Airflow's readers, wrapped to say which XCom is being read: errors can then name it, and a
     # reference copied into this XCom's row from another XCom's is refused.
@@ -86,15 +90,23 @@ class XComStoreBackend(BaseXCom):
         with reading(Wanted(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)):
             super().delete(key=key, task_id=task_id, dag_id=dag_id, run_id=run_id, map_index=map_index)
 
+    # All map indexes at once: the rows first, then their objects concurrently (fanin.py).
     @classmethod
     def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
         with reading(expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
-            return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+            with fanin.deferring():
+                rows = super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+            return fanin.gather(rows)
 
     @classmethod
     async def aget_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, **kwargs: Any) -> Any:
         with reading(expect(key, dag_id, task_id, run_id, {**kwargs, "map_index": None})):
-            return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs)
+            with fanin.deferring():
+                rows = await super().aget_all(
+                    key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, **kwargs
+                )
+            # Off the event loop: the task's other coroutines go on while the objects come.
+            return await asyncio.to_thread(fanin.gather, rows)
 
     @classmethod
     def purge(cls, xcom: Any, *args: Any) -> None:
@@ -177,5 +189,7 @@ def _check_configuration() -> None:
 # Check the configuration as soon as Airflow loads the backend, in every component: a bad
 # setting stops the scheduler, API server and workers at start-up with a message naming it.
 _check_configuration()
-# Bind the reads that go around get_one/get_all (mapped tasks' lazy sequences).
+# Bind the reads that go around get_one/get_all (mapped tasks' lazy sequences), and read the
+# sequences' many values concurrently.
 binding.install()
+fanin.install(lambda: current_store().settings.max_concurrency)

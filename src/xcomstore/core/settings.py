@@ -216,6 +216,15 @@ def _seconds(name: str, *, least: int = 0) -> Parser:
     return lambda text, parsed: float(_integer(text, name) or least)
 
 
+def _concurrency(text: str, parsed: Mapping[str, Any]) -> int:
+    number = _integer(text, "max_concurrency")
+    if number < 1:
+        raise ConfigError(
+            f"{_label('max_concurrency')} = {text!r} must be at least 1 (1 reads values one after another)"
+        )
+    return number
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -407,6 +416,16 @@ OPTIONS: Final = (
         "s3://aws_default@my-bucket/common-io-xcom",
         _common_io_path,
     ),
+    Option(
+        "max_concurrency",
+        "8",
+        "How many offloaded values a task reads at once when it receives many together (all "
+        "map indexes of a mapped task: xcom_pull, iterating or slicing its lazy sequence, "
+        "xcomstore.pull with map_index=None). Values come back in order; at most this many "
+        "(and two more, read ahead) are held at a time. 1 reads them one after another.",
+        "16",
+        _concurrency,
+    ),
 )
 _KNOWN: Final = {o.name: o for o in OPTIONS}
 
@@ -431,6 +450,7 @@ class Settings:
     signing_keys: tuple[tuple[str, bytes], ...] = ()
     encryption: Keyring = field(default_factory=Keyring)
     common_io_path: str = ""  # empty: [common.io] xcom_objectstorage_path, read by the Airflow glue
+    max_concurrency: int = 8
 
     @property
     def path(self) -> str:

@@ -77,6 +77,7 @@ class XComStore:
         self.settings = settings
         self._locations = locations
         self._replicas: ReplicaSet | None = None
+        self._opening = threading.Lock()  # reads of many values at once run on several threads
         self.codecs = codecs
         self.observer = observer or Observer()
 
@@ -101,15 +102,18 @@ class XComStore:
     def locations(self) -> tuple[Location, ...]:
         """The configured locations, opened on first use: inline values never need them, and
         opening a filesystem can be costly (Airflow loads its providers' filesystems)."""
-        if callable(self._locations):
-            self._locations = self._locations()
+        with self._opening:
+            if callable(self._locations):
+                self._locations = self._locations()
         return self._locations
 
     @property
     def replicas(self) -> ReplicaSet:
         """The locations as one replica set: writes go to each, reads take the first good copy."""
-        if self._replicas is None:
-            self._replicas = ReplicaSet(self.locations, self.settings.required_copies)
+        locations = self.locations
+        with self._opening:
+            if self._replicas is None:
+                self._replicas = ReplicaSet(locations, self.settings.required_copies)
         return self._replicas
 
     @property
