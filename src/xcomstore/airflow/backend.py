@@ -18,12 +18,15 @@ from xcomstore.airflow.binding import expect, reading
 from xcomstore.airflow.environment import (
     StatsObserver,
     airflow_filesystem,
+    check_filesystems,
     config_fingerprint,
     read_config,
     serde_codec,
 )
+from xcomstore.airflow.team import team_of
 from xcomstore.codecs import CodecRegistry, JsonCodec
 from xcomstore.core.reference import is_reference
+from xcomstore.core.routes import UNKNOWN_TEAM, Team
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError, ForgedReferenceError, StartupConfigError
@@ -53,13 +56,15 @@ class XComStoreBackend(BaseXCom):
             map_index=-1 if map_index is None else map_index,
             key=key or "",
         )
-        return current_store().push(value, origin)
+        store = current_store()
+        return store.push(value, origin, team=_pushing_team(store, origin.dag_id))
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:
         # Airflow passes only the value; which XCom it is comes from the readers that set it.
         stored = result.value
-        return current_store().pull(stored, _bound("read", stored))
+        store, wanted = current_store(), _bound("read", stored)
+        return store.pull(stored, wanted, team=_reading_team(store, wanted))
 
     # Airflow's readers, wrapped to say which XCom is being read: errors can then name it, and a
     # reference copied into this XCom's row from another XCom's is refused.
@@ -95,7 +100,8 @@ class XComStoreBackend(BaseXCom):
         """Delete the object behind an XCom that Airflow is deleting. Never fails the task."""
         stored = getattr(xcom, "value", None)
         try:
-            current_store().purge(stored, _bound("purge", stored))
+            store, wanted = current_store(), _bound("purge", stored)
+            store.purge(stored, wanted, team=_reading_team(store, wanted))
         except Exception as exc:
             # A leftover object is collected later by `xcomstore gc`; a failed task is worse.
             log.warning(
@@ -115,6 +121,28 @@ def _bound(operation: str, stored: Any) -> Wanted | None:
             "XCom being read"
         )
     return wanted
+
+
+def _pushing_team(store: XComStore, dag_id: str) -> str | None:
+    """The team of the DAG pushing, for `team=` routes; refused when it cannot be told: the
+    XCom could otherwise land in a location shared with other teams."""
+    if not store.routing.uses_team:
+        return None
+    team = team_of(dag_id)
+    if team is UNKNOWN_TEAM or not (team is None or isinstance(team, str)):
+        raise ConfigError(
+            f"cannot tell the team of DAG {dag_id!r} in multi-team mode, which the team= rules of "
+            "[xcomstore] routes need (is the xcomstore plugin loaded? its listener records the "
+            "team as a task starts). Nothing was stored."
+        )
+    return team
+
+
+def _reading_team(store: XComStore, wanted: Wanted | None) -> Team:
+    """The team of the DAG whose XCom is read, where it can be told (see airflow/team.py)."""
+    if not store.routing.uses_team or wanted is None:
+        return UNKNOWN_TEAM
+    return team_of(wanted.dag_id)
 
 
 def current_store() -> XComStore:
@@ -147,6 +175,7 @@ def _check_configuration() -> None:
         # A broken codec would otherwise fail the first task that makes a store, not start-up.
         # The JSON codec is only a stand-in here: serde is not needed to load the others.
         CodecRegistry.configured(JsonCodec(), settings.codecs)
+        check_filesystems(settings.routing, with_airflow=True)
     except ConfigError as exc:
         # from None: the message says it all; the chain would only repeat it, deeper down.
         raise StartupConfigError(str(exc)) from None
