@@ -8,8 +8,8 @@ lines); every condition must hold (fnmatchcase globs) for the rule to match. An 
 matches goes to `path`, the fallback route. Several URLs are replicas of that route, written
 together (`required_copies` of them must succeed), exactly as several `path` URLs are.
 
-Each route carries a fingerprint of the decision that picks it: the rules up to and including
-its own, and its URLs (the fallback's: every rule and `path`). A reference records the
+Each route carries a fingerprint of the decision that picks it: the conditions of the rules up
+to and including its own, and its URLs (the fallback's: every rule's conditions and `path`). A reference records the
 fingerprint of the route that placed it, so a reader can tell whether that decision still
 stands (same fingerprint: the reference must lead into that route's locations) or the routes
 changed since it was written (any configured location: old objects stay readable).
@@ -125,8 +125,8 @@ class Routing:
 
 
 def _fingerprinted(routes: tuple[Route, ...]) -> Iterator[Route]:
-    """Each route with the fingerprint of the rules up to its own and of its URLs: changing a
-    later rule leaves an earlier route's references as they are."""
+    """Each route with the fingerprint of the conditions of the rules up to its own and of its
+    URLs: changing a later rule leaves an earlier route's references as they are."""
     decided = hashlib.sha256()
     for route in routes:
         decided.update(f"{_canonical(route.conditions)}\n".encode())
