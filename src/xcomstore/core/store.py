@@ -338,11 +338,11 @@ class XComStore:
         targets = [self.locate(uri) for uri in ref.uris]
         if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
             raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
-        self._check_route(ref, targets, _routed_origin(targets[0][1], wanted), team)
+        self._check_route(ref, targets, wanted, team)
         return targets
 
     def _check_route(
-        self, ref: Reference, targets: list[tuple[Location, str]], origin: Origin, team: Team
+        self, ref: Reference, targets: list[tuple[Location, str]], wanted: Wanted | None, team: Team
     ) -> None:
         """Refuse a reference into a location the route that placed it does not write to.
 
@@ -358,6 +358,7 @@ class XComStore:
         if route is None:
             log.info("xcomstore: %s was written under other routes; reading it where it is", ref.uri)
             return
+        origin = _routed_origin(targets[0][1], wanted)
         if route not in self.routing.possible(origin, team):
             raise ForgedReferenceError(
                 f"the reference says {route.name} placed it, which does not route XCom {origin}"
