@@ -372,6 +372,7 @@ class XComStore:
                 )
 
     def _first_good(self, targets: list[tuple[Location, str]], read: Callable[[Location, str], Any]) -> Any:
+        # read_first reads the targets it is given, wherever they are; any route's set will do.
         return self.replicas(self.routing.fallback).read_first(targets, read, self._failed_over)
 
     def _failed_over(self, uri: str, error: XComStoreError) -> None:
