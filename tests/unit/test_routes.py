@@ -262,3 +262,16 @@ def test_every_configured_location_is_known_to_the_store(tmp_path: Path) -> None
     assert store.location.url == url["shared"]
     for location in store.locations:
         assert store.locate(f"{location.url}/{layout.object_path(xcom())}")[0] is location
+
+
+def test_a_push_whose_route_depends_on_an_unknown_team_is_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    assert store.push(BIG, xcom(dag="finance_daily"), team=UNKNOWN_TEAM)["uri"].startswith(
+        folders(tmp_path)["finance"]
+    )
+    with pytest.raises(ConfigError, match=r"depends on its DAG's team \(rule 2 of .*Nothing was stored"):
+        store.push(BIG, xcom(), team=UNKNOWN_TEAM)
+    assert not (tmp_path / "shared").exists()
+    assert not (tmp_path / "ml1").exists()
+    inline = make_store(tmp_path, threshold="1KiB")
+    assert inline.push("small", xcom(), team=UNKNOWN_TEAM) == "small"  # inline: no route needed

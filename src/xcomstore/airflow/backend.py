@@ -123,19 +123,10 @@ def _bound(operation: str, stored: Any) -> Wanted | None:
     return wanted
 
 
-def _pushing_team(store: XComStore, dag_id: str) -> str | None:
-    """The team of the DAG pushing, for `team=` routes; refused when it cannot be told: the
-    XCom could otherwise land in a location shared with other teams."""
-    if not store.routing.uses_team:
-        return None
-    team = team_of(dag_id)
-    if team is UNKNOWN_TEAM or not (team is None or isinstance(team, str)):
-        raise ConfigError(
-            f"cannot tell the team of DAG {dag_id!r} in multi-team mode, which the team= rules of "
-            "[xcomstore] routes need (is the xcomstore plugin loaded? its listener records the "
-            "team as a task starts). Nothing was stored."
-        )
-    return team
+def _pushing_team(store: XComStore, dag_id: str) -> Team:
+    """The team of the DAG pushing, for `team=` routes. When it cannot be told (the plugin's
+    listener did not run), an offloaded value whose route depends on it is refused."""
+    return team_of(dag_id) if store.routing.uses_team else None
 
 
 def _reading_team(store: XComStore, wanted: Wanted | None) -> Team:

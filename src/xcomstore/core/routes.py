@@ -107,9 +107,20 @@ class Routing:
         ordered = [self.fallback, *self.routes[:-1]]
         return tuple(dict.fromkeys(url for route in ordered for url in route.urls))
 
-    def choose(self, origin: Origin, team: str | None) -> Route:
-        """The route a push of `origin` takes: the first rule that matches, else the fallback."""
-        return next(r for r in self.routes if not r.conditions or r.matches(origin, team) is True)
+    def choose(self, origin: Origin, team: Team) -> Route:
+        """The route a push of `origin` takes: the first rule that matches, else the fallback.
+
+        With the team unknown, only if no `team=` condition decides it: else ConfigError, as
+        guessing could put a team's value in a location other teams share.
+        """
+        routes = list(self.possible(origin, team))
+        if len(routes) > 1:
+            raise ConfigError(
+                f"where XCom {origin} goes depends on its DAG's team ({routes[0].name}), which is "
+                "not known here (in a task, the backend reads it from the task's run context). "
+                "Nothing was stored."
+            )
+        return routes[0]
 
     def possible(self, origin: Origin, team: Team) -> Iterator[Route]:
         """The routes `origin` may take with what is known of its team (one, when it is known)."""

@@ -136,7 +136,7 @@ class XComStore:
         raise ForgedReferenceError(f"is not inside the configured location(s) {configured}", uri=uri)
 
     # -- push ------------------------------------------------------------------------------
-    def push(self, value: Any, origin: Origin, *, team: str | None = None) -> Any:
+    def push(self, value: Any, origin: Origin, *, team: Team = None) -> Any:
         """What to keep in the metadata DB for `value`: itself as JSON, or a reference.
 
         Checks the allowed types and the size limit first: a rejected value stores nothing.
@@ -146,7 +146,7 @@ class XComStore:
         with _about(origin, ""):  # every refusal names the XCom
             return self._place(value, origin, team)
 
-    def _place(self, value: Any, origin: Origin, team: str | None) -> Any:
+    def _place(self, value: Any, origin: Origin, team: Team) -> Any:
         json_codec = self.codecs.json
         if origin.key in self.settings.inline_keys:
             return self._inline_key(value)
@@ -201,7 +201,7 @@ class XComStore:
         return ref
 
     def offload(
-        self, payload: Any, codec: Codec, described: Description, origin: Origin, *, team: str | None = None
+        self, payload: Any, codec: Codec, described: Description, origin: Origin, *, team: Team = None
     ) -> Reference:
         """Write one object for `origin` to every location of its route; the reference comes
         once enough copies exist."""
