@@ -7,17 +7,21 @@ Three task runs in all: two DAG runs and one rerun of their reader.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.lifecycle.airflow_run import DAG_ID, SharedAirflow
+from tests.lifecycle.airflow_run import BIN, DAG_ID, SharedAirflow
 from tests.lifecycle.stores import run_cli
 from tests.servers.azure import AzureServer
 from tests.servers.process import conn_env_var
 from tests.servers.s3 import S3Server
 
 pytestmark = [pytest.mark.airflow, pytest.mark.s3, pytest.mark.azure]
+TEAM = "xcs_team"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 READ_BACK = {"rows": 2000, "array_sum": 1999000.0, "extra": 5000}
 
 
@@ -76,3 +80,30 @@ def test_routed_runs_a_rule_change_and_gc_after_a_dag_delete(
     assert gc.json()["removed"]["orphan"]["objects"] == 6, gc.out
     left = run_cli(capsys, "--path", shared, "ls", "--json")
     assert left.json() == [], left.out
+
+
+def test_a_teams_xcoms_go_to_its_route(airflow: SharedAirflow, tmp_path: Path) -> None:
+    """Multi-team mode for one run: the DAG folder's bundle belongs to a team, and every XCom
+    of the DAG goes to that team's location: the return value too, pushed after `execute`,
+    outside the task's context (without the plugin's listener that push fails, saying why)."""
+    multi_team = {"AIRFLOW__CORE__MULTI_TEAM": "True"}
+    created = subprocess.run(
+        [str(BIN / "airflow"), "teams", "create", TEAM],
+        env={**airflow.cli_env(), **multi_team},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert created.returncode == 0 or "already exists" in created.stderr, created.stderr[-3000:]
+    bundles = [{"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}, "team_name": TEAM}]
+    shared, own = f"file://{tmp_path}/shared", f"file://{tmp_path}/{TEAM}"
+    run = airflow.run(
+        shared,
+        AIRFLOW__XCOMSTORE__ROUTES=f"team={TEAM} -> {own}; team=other_* -> file://{tmp_path}/other",
+        AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST=json.dumps(bundles),
+        **multi_team,
+    )
+    assert run.state == "success", run.describe()
+    assert run.value("consume") == READ_BACK
+    assert sorted(row.key for row in run.references()) == ["array", "extra", "return_value"]
+    assert all(row.value["uri"].startswith(own + "/") for row in run.references()), run.references()

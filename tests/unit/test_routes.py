@@ -269,7 +269,9 @@ def test_a_push_whose_route_depends_on_an_unknown_team_is_refused(tmp_path: Path
     assert store.push(BIG, xcom(dag="finance_daily"), team=UNKNOWN_TEAM)["uri"].startswith(
         folders(tmp_path)["finance"]
     )
-    with pytest.raises(ConfigError, match=r"depends on its DAG's team \(rule 2 of .*Nothing was stored"):
+    with pytest.raises(
+        ConfigError, match=r"where it goes depends on its DAG's team \(rule 2 of .*Nothing was stored"
+    ):
         store.push(BIG, xcom(), team=UNKNOWN_TEAM)
     assert not (tmp_path / "shared").exists()
     assert not (tmp_path / "ml1").exists()

@@ -116,7 +116,7 @@ class Routing:
         routes = list(self.possible(origin, team))
         if len(routes) > 1:
             raise ConfigError(
-                f"where XCom {origin} goes depends on its DAG's team ({routes[0].name}), which is "
+                f"where it goes depends on its DAG's team ({routes[0].name}), which is "
                 "not known here (in a task, the backend reads it from the task's run context). "
                 "Nothing was stored."
             )
