@@ -17,6 +17,7 @@ changed since it was written (any configured location: old objects stay readable
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import re
@@ -48,14 +49,19 @@ Team = str | None | _UnknownTeam
 class Condition:
     field: str  # one of FIELDS
     pattern: str  # an fnmatchcase glob
+    # The glob compiled once (what fnmatchcase does, without its per-call cache lookup).
+    _match: Callable[[str], object] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_match", re.compile(fnmatch.translate(self.pattern)).match)
 
     def holds(self, origin: Origin, team: Team) -> bool | None:
         """Whether the XCom meets the condition; None when its team is unknown."""
         if self.field == "team":
             if isinstance(team, _UnknownTeam):
                 return None
-            return team is not None and fnmatch.fnmatchcase(team, self.pattern)
-        return fnmatch.fnmatchcase(str(getattr(origin, self.field)), self.pattern)
+            return team is not None and self._match(team) is not None
+        return self._match(getattr(origin, self.field)) is not None
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,14 @@ class Route:
 
     def matches(self, origin: Origin, team: Team) -> bool | None:
         """True if every condition holds, False if one does not, None if that depends on the team."""
-        results = [condition.holds(origin, team) for condition in self.conditions]
-        if False in results:
-            return False
-        return None if None in results else True
+        result: bool | None = True
+        for condition in self.conditions:
+            holds = condition.holds(origin, team)
+            if holds is False:
+                return False
+            if holds is None:
+                result = None
+        return result
 
 
 @dataclass(frozen=True)
