@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -295,6 +295,18 @@ def _selected(
         yield obj
 
 
+def _everywhere(store: XComStore, args: argparse.Namespace, found: _Found) -> Iterator[StoredObject]:
+    """The selected objects of every configured location (`path`'s and the routes'), each
+    XCom once: its copy in the first location, in the configured order, that holds it."""
+    seen: set[str] = set()
+    for location in store.locations:
+        for obj in _selected(store, args, location, found):
+            relpath = location.relative(obj.uri)
+            if relpath not in seen:
+                seen.add(relpath)
+                yield obj
+
+
 # -- naming objects ------------------------------------------------------------------------
 _MAPPED_TASK = re.compile(r"(.+)\[(-1|\d+)\]")
 _MAP_INDEX = re.compile(r"-1|\d+")
@@ -369,7 +381,7 @@ def _id_origins(name: str) -> list[Origin]:
 # -- commands -----------------------------------------------------------------------------
 def _ls(store: XComStore, args: argparse.Namespace) -> int:
     found = _Found()
-    objects = list(_selected(store, args, found=found))
+    objects = list(_everywhere(store, args, found))
     if args.json:
         _print_json([_object_json(o) for o in objects])
         _print_found(args, found.lines())
@@ -485,7 +497,7 @@ def _verify(store: XComStore, args: argparse.Namespace) -> int:
 def _du(store: XComStore, args: argparse.Namespace) -> int:
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     found = _Found()
-    for obj in _selected(store, args, found=found):
+    for obj in _everywhere(store, args, found):
         origin = obj.header.origin if obj.header else None
         name = "(unreadable)" if origin is None else origin.dag_id
         if origin is not None and args.by == "run":
@@ -739,6 +751,8 @@ def _effective(settings: Settings) -> dict[str, Any]:
             continue
         elif item.name == "required_copies":
             value = value or "all"
+        elif item.name == "routes":
+            value = [rule.text for rule in value]
         elif item.name == "retention_rules":
             value = [dataclasses.asdict(rule) for rule in value]
         elif isinstance(value, frozenset):

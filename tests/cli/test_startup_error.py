@@ -72,3 +72,28 @@ def test_whoever_catches_it_gets_a_config_error(tmp_path: Path) -> None:
         in done.stdout
     )
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        (
+            "key=a -> file:///a; dag=x -> file:///b",
+            "rule 2 ('dag=x -> file:///b'): condition 'dag=x': unknown field 'dag'",
+        ),
+        (
+            "key=a -> file:///a; key=b -> hdfs2://cluster/xcom",
+            "rule 2 of [xcomstore] routes ('key=b -> hdfs2://cluster/xcom'): no filesystem for 'hdfs2'",
+        ),
+    ],
+    ids=["unknown field", "unavailable scheme"],
+)
+def test_a_bad_route_stops_start_up_naming_its_rule(tmp_path: Path, routes: str, expected: str) -> None:
+    done = run(
+        airflow_env(tmp_path, routes=routes), sys.executable, "-c", "import airflow.sdk.execution_time.xcom"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = [line for line in (done.stdout + done.stderr).splitlines() if "routes" in line]
+    assert line.startswith("xcomstore: "), line
+    assert expected in line, line

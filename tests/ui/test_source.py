@@ -112,3 +112,19 @@ def test_map_index_from_the_airflow_ui() -> None:
     assert views.map_index("-1") == -1
     assert views.map_index("{MAP_INDEX}") is None
     assert views.map_index(None) is None
+
+
+def test_listings_cover_every_routed_location(tmp_path: Path) -> None:
+    routes = f"dag_id=finance -> file://{tmp_path / 'finance'}; key=copied -> file://{tmp_path / 'a'}, file://{tmp_path / 'b'}"
+    raw = {"path": f"file://{tmp_path / 'store'}", "routes": routes, "threshold": "0"}
+    store = XComStore.from_settings(Settings.from_mapping(raw))
+    finance = _push(store, {"a": 1}, dag="finance")
+    _push(store, {"a": 2}, dag="sales")
+    copied = _push(store, {"a": 3}, dag="sales", key="copied")  # in a and b: listed once
+    browser = StoreBrowser(store)
+    assert browser.dag_ids() == ["finance", "sales"]
+    assert [(r.run_id, r.objects) for r in browser.runs("sales")] == [("run", 2)]
+    assert [e.uri for e in browser.xcoms("sales", "run")][:1] == [copied]  # keys sort: copied, k
+    assert [e.uri for e in browser.xcoms("finance", "run")] == [finance]
+    origin = Origin(dag_id="finance", run_id="run", task_id="t", map_index=-1, key="k")
+    assert browser.uri(origin) == finance

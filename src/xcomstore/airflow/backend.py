@@ -20,13 +20,16 @@ from xcomstore.airflow.common_io import CommonIoObjects
 from xcomstore.airflow.environment import (
     StatsObserver,
     airflow_filesystem,
+    check_filesystems,
     config_fingerprint,
     read_config,
     serde_codec,
 )
 from xcomstore.airflow.pull import requested
+from xcomstore.airflow.team import team_of
 from xcomstore.codecs import CodecRegistry, JsonCodec
 from xcomstore.core.reference import is_reference
+from xcomstore.core.routes import UNKNOWN_TEAM, Team
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError, ForgedReferenceError, StartupConfigError
@@ -56,7 +59,8 @@ class XComStoreBackend(BaseXCom):
             map_index=-1 if map_index is None else map_index,
             key=key or "",
         )
-        return current_store().push(value, origin)
+        store = current_store()
+        return store.push(value, origin, team=_pushing_team(store, origin.dag_id))
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:
@@ -67,7 +71,8 @@ class XComStoreBackend(BaseXCom):
         found = legacy.find(stored, wanted) if legacy else None
         if legacy and found and wanted:  # a row common-io wrote, for this XCom
             return legacy.read(found, wanted)
-        read = functools.partial(store.pull, stored, wanted, **requested())
+        team = _reading_team(store, wanted)
+        read = functools.partial(store.pull, stored, wanted, team=team, **requested())
         # Reading many at once (fanin.py), an offloaded value is read later, with the others.
         return fanin.later(read, wanted) if is_reference(stored) else read()
 
@@ -113,13 +118,13 @@ class XComStoreBackend(BaseXCom):
         """Delete the object behind an XCom that Airflow is deleting. Never fails the task."""
         stored = getattr(xcom, "value", None)
         try:
-            wanted = _bound("purge", stored)
+            store, wanted = current_store(), _bound("purge", stored)
             legacy = current_common_io()
             found = legacy.find(stored, wanted) if legacy else None
             if legacy and found:  # common-io's object, written for this XCom
                 legacy.delete(found)
                 return
-            current_store().purge(stored, wanted)
+            store.purge(stored, wanted, team=_reading_team(store, wanted))
         except Exception as exc:
             # A leftover object is collected later by `xcomstore gc`; a failed task is worse.
             log.warning(
@@ -139,6 +144,19 @@ def _bound(operation: str, stored: Any) -> Wanted | None:
             "XCom being read"
         )
     return wanted
+
+
+def _pushing_team(store: XComStore, dag_id: str) -> Team:
+    """The team of the DAG pushing, for `team=` routes. When it cannot be told (the plugin's
+    listener did not run), an offloaded value whose route depends on it is refused."""
+    return team_of(dag_id) if store.routing.uses_team else None
+
+
+def _reading_team(store: XComStore, wanted: Wanted | None) -> Team:
+    """The team of the DAG whose XCom is read, where it can be told (see airflow/team.py)."""
+    if not store.routing.uses_team or wanted is None:
+        return UNKNOWN_TEAM
+    return team_of(wanted.dag_id)
 
 
 def current_store() -> XComStore:
@@ -181,6 +199,7 @@ def _check_configuration() -> None:
         # A broken codec would otherwise fail the first task that makes a store, not start-up.
         # The JSON codec is only a stand-in here: serde is not needed to load the others.
         CodecRegistry.configured(JsonCodec(), settings.codecs)
+        check_filesystems(settings.routing, with_airflow=True)
     except ConfigError as exc:
         # from None: the message says it all; the chain would only repeat it, deeper down.
         raise StartupConfigError(str(exc)) from None

@@ -6,6 +6,8 @@ Airflow is not installed (then settings come from AIRFLOW__XCOMSTORE__* variable
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 from xcomstore.codecs import JsonCodec
 from xcomstore.core.observe import Observer
 from xcomstore.core.reference import Reference
+from xcomstore.core.routes import Routing
 from xcomstore.core.settings import OPTIONS, SECTION, Settings
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ConfigError
@@ -127,6 +130,40 @@ def missing_filesystem(url: str, package: str | None) -> ConfigError:
     if package is None:
         return ConfigError(f"no filesystem for {scheme!r} (in {url!r}): is the scheme right?")
     return ConfigError(f"no filesystem for {scheme!r} (in {url!r}) is installed: pip install {package}")
+
+
+def check_filesystems(routing: Routing, *, with_airflow: bool) -> None:
+    """Refuse at start-up a location whose scheme nothing installed can open, naming its route.
+
+    Only what is installed is looked at (fsspec's registry, installed distributions): no module
+    is imported and no connection opened, so every component and task process can afford it.
+    """
+    for route in routing.routes:
+        for url in route.urls:
+            missing = _unavailable(url, with_airflow)
+            if missing is not None:
+                where = "[xcomstore] path" if not route.number else route.name
+                raise ConfigError(f"{where}: {missing}")
+
+
+def _unavailable(url: str, with_airflow: bool) -> ConfigError | None:
+    from fsspec.registry import known_implementations, registry
+
+    scheme = urlsplit(url).scheme
+    if scheme == "file" or scheme in registry:
+        return None
+    known = known_implementations.get(scheme)
+    if known is None:
+        return missing_filesystem(url, None)
+    if importlib.util.find_spec(str(known["class"]).partition(".")[0]) is None:
+        return missing_filesystem(url, _FSSPEC_PACKAGES.get(scheme, "the fsspec implementation"))
+    provider = _PROVIDERS.get(scheme)
+    if with_airflow and provider is not None:
+        try:
+            importlib.metadata.distribution(provider)
+        except importlib.metadata.PackageNotFoundError:
+            return missing_filesystem(url, provider)
+    return None
 
 
 def airflow_filesystem(url: str) -> tuple[Any, str]:

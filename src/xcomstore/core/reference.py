@@ -7,6 +7,7 @@ and a dict that carries the tag but is malformed is refused rather than returned
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -17,6 +18,7 @@ from xcomstore.format import checksum
 TAG: Final = "__xcomstore__"
 VERSION: Final = 1
 _MAX_URI: Final = 4096
+_ROUTE_RE: Final = re.compile(r"[0-9a-f]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Reference:
     checksum: str  # of the stored payload, with its algorithm: "blake3:<hex>"
     replicas: tuple[str, ...] = ()  # further copies, in other locations, tried in order
     expires: str | None = None  # ISO time after which `xcomstore gc` may delete it
+    # The fingerprint of the route that placed it (core/routes.py); None: written before routes.
+    route: str | None = None
 
     @property
     def uris(self) -> tuple[str, ...]:
@@ -49,6 +53,7 @@ class Reference:
             "checksum": self.checksum,
             **({"replicas": list(self.replicas)} if self.replicas else {}),
             **({"expires": self.expires} if self.expires else {}),
+            **({"route": self.route} if self.route else {}),
         }
 
     @classmethod
@@ -75,6 +80,9 @@ class Reference:
         expires = data.get("expires")
         if expires is not None and not isinstance(expires, str):
             raise ForgedReferenceError("reference field expires is not a string")
+        route = data.get("route")
+        if route is not None and not (isinstance(route, str) and _ROUTE_RE.fullmatch(route)):
+            raise ForgedReferenceError("reference field route is not a route fingerprint")
         return cls(
             uri=str(texts["uri"]),
             type_name=str(texts["type"]),
@@ -86,6 +94,7 @@ class Reference:
             checksum=str(digest),
             replicas=tuple(replicas),
             expires=expires,
+            route=route,
         )
 
 

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from xcomstore.core import routes
 from xcomstore.core.retention import RetentionRule, parse_age, parse_rules
+from xcomstore.core.routes import Route, Routing
 from xcomstore.errors import ConfigError
 from xcomstore.format import checksum, compression
 from xcomstore.format.encryption import Keyring
@@ -70,19 +72,19 @@ def _paths(text: str, parsed: Mapping[str, Any]) -> tuple[str, ...]:
     return paths
 
 
-def _path(text: str) -> str:
+def _path(text: str, label: str = _label("path")) -> str:
     if not text:
         raise ConfigError(
             f"{_label('path')} is not set: name where offloaded values go, e.g. "
             "s3://aws_default@my-bucket/xcom or file:///var/lib/airflow/xcom"
         )
     if "://" not in text:
-        raise ConfigError(f"{_label('path')} = {text!r} is not a URL: {_local_hint(text)}")
+        raise ConfigError(f"{label} = {text!r} is not a URL: {_local_hint(text)}")
     scheme, _, rest = text.partition("://")
     if scheme == "file" and not rest.startswith("/"):
         # file://tmp/xcom is the folder /xcom on the host `tmp`, not ./tmp/xcom nor /tmp/xcom
         host = rest.partition("/")[0]
-        raise ConfigError(f"{_label('path')} = {text!r} names the host {host!r}: {_local_hint(rest)}")
+        raise ConfigError(f"{label} = {text!r} names the host {host!r}: {_local_hint(rest)}")
     return text.rstrip("/")
 
 
@@ -105,6 +107,16 @@ def _copies(text: str, parsed: Mapping[str, Any]) -> int:
             f"(the number of locations in path)"
         )
     return number
+
+
+def _routes(text: str, parsed: Mapping[str, Any]) -> tuple[Route, ...]:
+    """The rules, each URL checked as `path`'s are; no location may lie inside another."""
+    try:
+        rules = routes.parse_rules(text, lambda url: _path(url, "URL"), parsed["required_copies"])
+        routes.check_nesting(Routing.of(rules, parsed["paths"]).urls)
+    except ConfigError as exc:
+        raise ConfigError(f"{_label('routes')}: {exc}") from None
+    return rules
 
 
 def _threshold(text: str, parsed: Mapping[str, Any]) -> int:
@@ -250,7 +262,7 @@ def parse_size(text: str, name: str) -> int:
     return number * scale
 
 
-# Parsed in this order: `path` before `required_copies`, `compression` before its level.
+# Parsed in this order: `path` before `required_copies` before `routes`, `compression` before its level.
 OPTIONS: Final = (
     Option(
         "path",
@@ -267,11 +279,22 @@ OPTIONS: Final = (
     Option(
         "required_copies",
         "all",
-        "With several locations in `path`: how many copies must be written for a push to "
+        "With several locations in `path` (or in a route): how many copies must be written for a push to "
         "succeed ('all', or a number from 1). Copies that fail beyond that are logged, "
         "counted in metrics, and restored by `xcomstore repair`.",
         "1",
         _copies,
+    ),
+    Option(
+        "routes",
+        "",
+        "Rules that send some XComs elsewhere than `path`, first match wins: "
+        "'<field>=<glob>[, <field>=<glob>...] -> <url>[, <url>...]' separated by ';' or new lines, "
+        "field one of dag_id, task_id, run_id, key, team (the DAG's team in multi-team mode). "
+        "Several URLs are replicas, as in `path`; XComs no rule matches go to `path`. Reads follow "
+        "a reference only into the locations of the route that placed it (see Routing).",
+        "dag_id=finance_* -> s3://finance@finance-bucket/xcom; team=ml -> gs://ml@models/xcom, s3://dr@dr/xcom",
+        _routes,
     ),
     Option(
         "threshold",
@@ -442,6 +465,7 @@ class Settings:
     retry_timeout: float = 120.0
     write_timeout: float = 600.0
     required_copies: int = 0  # 0: all of them
+    routes: tuple[Route, ...] = ()  # the rules; `routing` adds `path` as the fallback
     retention: float | None = None  # seconds; None keeps forever
     retention_rules: tuple[RetentionRule, ...] = ()
     allowed_types: tuple[str, ...] = ("*",)
@@ -456,6 +480,11 @@ class Settings:
     def path(self) -> str:
         """The primary location: written first, read first."""
         return self.paths[0]
+
+    @property
+    def routing(self) -> Routing:
+        """Every route, in order, `path` last: where each XCom goes."""
+        return Routing.of(self.routes, self.paths)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str], *, source: str = "") -> Settings:

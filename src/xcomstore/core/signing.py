@@ -3,7 +3,8 @@
 Anyone with XCom edit rights can write any JSON into an XCom row. With signing keys set, a
 reference xcomstore did not write (another file, bucket or tenant) has no valid signature and
 is refused by reads and by purge. The signature covers every field that says which object,
-in which state, is meant: URIs, checksum, sizes, codec, compression, type and expiry.
+in which state, is meant: URIs, checksum, sizes, codec, compression, type and expiry, and
+the route that placed it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ _SIGNED: Final = (
     "type",
     "expires",
 )
-_SIGNED_WHEN_PRESENT: Final = ("checksum",)
+# "route": the fingerprint of the route that placed it (core/routes.py); signed, it cannot be
+# changed nor dropped to lead a read into another route's location.
+_SIGNED_WHEN_PRESENT: Final = ("checksum", "route")
 
 
 def sign(doc: dict[str, Any], keys: Sequence[tuple[str, bytes]]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
 from xcomstore.core import layout, policy, retention, signing
 from xcomstore.core.observe import Observer
 from xcomstore.core.reference import Reference, is_reference
+from xcomstore.core.routes import UNKNOWN_TEAM, Route, Team
 from xcomstore.core.settings import Settings
 from xcomstore.errors import (
     CorruptObjectError,
@@ -59,7 +60,9 @@ class XComStore:
     """Decides inline or offloaded, and moves values between Python and the store.
 
     push(value, origin)    what the metadata DB keeps: the value as JSON, or a signed reference
+                           (an offloaded value goes to the route its XCom and team take)
     pull(stored, wanted)   the value back from what the DB keeps, checked against the XCom read
+                           and against the route that placed it
     purge(stored, wanted)  delete the copies behind a reference, when Airflow deletes its row
     read / verify / head / open_payload / list   the store alone, no metadata DB
 
@@ -76,7 +79,8 @@ class XComStore:
     ) -> None:
         self.settings = settings
         self._locations = locations
-        self._replicas: ReplicaSet | None = None
+        self.routing = settings.routing
+        self._replicas: dict[Route, ReplicaSet] = {}
         self._opening = threading.Lock()  # reads of many values at once run on several threads
         self.codecs = codecs
         self.observer = observer or Observer()
@@ -93,28 +97,30 @@ class XComStore:
         retry = RetryPolicy(settings.retries, settings.retry_timeout)
 
         def open_locations() -> tuple[Location, ...]:
-            return tuple(Location(url, *opener(url), retry) for url in settings.paths)
+            return tuple(Location(url, *opener(url), retry) for url in settings.routing.urls)
 
         codecs = CodecRegistry.configured(json_codec or JsonCodec(), settings.codecs)
         return cls(settings, open_locations, codecs, observer)
 
     @property
     def locations(self) -> tuple[Location, ...]:
-        """The configured locations, opened on first use: inline values never need them, and
-        opening a filesystem can be costly (Airflow loads its providers' filesystems)."""
+        """Every configured location (`path`'s, then the routes', each once), opened on first
+        use: inline values never need them, and opening a filesystem can be costly (Airflow
+        loads its providers' filesystems)."""
         with self._opening:
             if callable(self._locations):
                 self._locations = self._locations()
         return self._locations
 
-    @property
-    def replicas(self) -> ReplicaSet:
-        """The locations as one replica set: writes go to each, reads take the first good copy."""
+    def replicas(self, route: Route) -> ReplicaSet:
+        """A route's locations as one replica set: writes go to each, reads take the first good copy."""
         locations = self.locations
         with self._opening:
-            if self._replicas is None:
-                self._replicas = ReplicaSet(locations, self.settings.required_copies)
-        return self._replicas
+            if route not in self._replicas:
+                by_url = {location.url: location for location in locations}
+                chosen = [by_url[url] for url in route.urls]
+                self._replicas[route] = ReplicaSet(chosen, self.settings.required_copies)
+            return self._replicas[route]
 
     @property
     def location(self) -> Location:
@@ -134,16 +140,17 @@ class XComStore:
         raise ForgedReferenceError(f"is not inside the configured location(s) {configured}", uri=uri)
 
     # -- push ------------------------------------------------------------------------------
-    def push(self, value: Any, origin: Origin) -> Any:
+    def push(self, value: Any, origin: Origin, *, team: Team = None) -> Any:
         """What to keep in the metadata DB for `value`: itself as JSON, or a reference.
 
         Checks the allowed types and the size limit first: a rejected value stores nothing.
+        `team` is the team of the XCom's DAG (Airflow's multi-team mode), for `team=` routes.
         """
         policy.check_origin(origin)
         with _about(origin, ""):  # every refusal names the XCom
-            return self._place(value, origin)
+            return self._place(value, origin, team)
 
-    def _place(self, value: Any, origin: Origin) -> Any:
+    def _place(self, value: Any, origin: Origin, team: Team) -> Any:
         json_codec = self.codecs.json
         if origin.key in self.settings.inline_keys:
             return self._inline_key(value)
@@ -160,14 +167,14 @@ class XComStore:
                     if len(data) <= self.settings.threshold:
                         self.observer.inline(origin, len(data))
                         return jsonable
-            return self._reference(self.offload(value, binary, described, origin))
+            return self._reference(self.offload(value, binary, described, origin, team=team))
         jsonable, data = self._dumps(value)
         policy.check_size(self.settings, origin, len(data))
         # A small value that looks like a reference is offloaded, so it is never misread.
         if len(data) <= self.settings.threshold and not is_reference(jsonable):
             self.observer.inline(origin, len(data))
             return jsonable
-        return self._reference(self.offload(data, json_codec, described, origin))
+        return self._reference(self.offload(data, json_codec, described, origin, team=team))
 
     def _dumps(self, value: Any) -> tuple[Any, bytes]:
         """The value's JSON form; a value nothing can store is rejected."""
@@ -197,19 +204,25 @@ class XComStore:
         signing.check(stored, self.settings.signing_keys)
         return ref
 
-    def offload(self, payload: Any, codec: Codec, described: Description, origin: Origin) -> Reference:
-        """Write one object for `origin` to every location; the reference comes once enough exist."""
+    def offload(
+        self, payload: Any, codec: Codec, described: Description, origin: Origin, *, team: Team = None
+    ) -> Reference:
+        """Write one object for `origin` to every location of its route; the reference comes
+        once enough copies exist."""
+        route = self.routing.choose(origin, team)
+        replicas = self.replicas(route)
         relpath = layout.object_path(origin)
         header = self._header(codec, described, origin)
         started = time.perf_counter()
-        what = f"write {self.location.uri(relpath)}"
-        with self._reported("write", origin, self.location.uri(relpath)):
-            written = self.location.retry.run(
+        first = replicas.locations[0]
+        what = f"write {first.uri(relpath)}"
+        with self._reported("write", origin, first.uri(relpath)):
+            written = first.retry.run(
                 what,
                 lambda: _within(
                     what,
                     self.settings.write_timeout,
-                    lambda abandoned: self._write(relpath, header, codec, payload, abandoned),
+                    lambda abandoned: self._write(replicas, relpath, header, codec, payload, abandoned),
                 ),
             )
         ref = Reference(
@@ -223,6 +236,8 @@ class XComStore:
             checksum=checksum.label(header.checksum, written.seal.digest),
             replicas=written.uris[1:],
             expires=header.expires,
+            # Only with routes configured: references stay as they were for everyone else.
+            route=route.fingerprint if self.settings.routes else None,
         )
         self.observer.stored(origin, ref, time.perf_counter() - started)
         return ref
@@ -248,10 +263,16 @@ class XComStore:
         )
 
     def _write(
-        self, relpath: str, header: Header, codec: Codec, payload: Any, abandoned: threading.Event
+        self,
+        replicas: ReplicaSet,
+        relpath: str,
+        header: Header,
+        codec: Codec,
+        payload: Any,
+        abandoned: threading.Event,
     ) -> _Written:
         """One attempt: encode the value once into every copy, then publish the copies."""
-        replica = self.replicas.begin_write(relpath, self._missing_copy)
+        replica = replicas.begin_write(relpath, self._missing_copy)
         native = "compression" in header.meta  # the codec compresses, the stream does not
         sizes: list[int] = []
 
@@ -282,25 +303,26 @@ class XComStore:
         self.observer.failed("replica write", StoreUnavailableError(reason))
 
     # -- pull ------------------------------------------------------------------------------
-    def pull(self, stored: Any, wanted: Wanted | None = None) -> Any:
+    def pull(self, stored: Any, wanted: Wanted | None = None, *, team: Team = UNKNOWN_TEAM) -> Any:
         """The value for what the metadata DB holds: a reference is read, JSON is decoded.
 
         `wanted` names the XCom being read, when the caller knows it: errors then name it, and
-        a reference that belongs to another XCom (copied from another row) is refused.
+        a reference that belongs to another XCom (copied from another row) is refused. `team`
+        is the team of the XCom's DAG where the caller knows it, for the route check.
         """
         if not is_reference(stored):
             return self.codecs.json.from_json_form(stored)
         with self._reported("read", wanted or "", str(stored.get("uri"))):
             ref = self._parse(stored)
-        return self.read_reference(ref, wanted)
+        return self.read_reference(ref, wanted, team=team)
 
-    def read_reference(self, ref: Reference, wanted: Wanted | None = None) -> Any:
+    def read_reference(
+        self, ref: Reference, wanted: Wanted | None = None, *, team: Team = UNKNOWN_TEAM
+    ) -> Any:
         """Read the value, trying each copy in order; every copy must check out against `ref`."""
         started = time.perf_counter()
         with self._reported("read", wanted or "", ref.uri):
-            targets = [self.locate(uri) for uri in ref.uris]  # refuse a forged copy up front
-            if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
-                raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
+            targets = self._targets(ref, wanted, team)  # refuse a forged copy up front
         origin = layout.origin_of(targets[0][1])
         with self._reported("read", origin, ref.uri):
             value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref))
@@ -314,8 +336,48 @@ class XComStore:
         with self._reported("read", layout.origin_of(relpath), uri):
             return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel))
 
+    def _targets(self, ref: Reference, wanted: Wanted | None, team: Team) -> list[tuple[Location, str]]:
+        """Where the copies of `ref` are, each inside a configured location, of the XCom
+        `wanted` (when known), and where the route that placed it writes."""
+        targets = [self.locate(uri) for uri in ref.uris]
+        if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
+            raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
+        self._check_route(ref, targets, wanted, team)
+        return targets
+
+    def _check_route(
+        self, ref: Reference, targets: list[tuple[Location, str]], wanted: Wanted | None, team: Team
+    ) -> None:
+        """Refuse a reference into a location the route that placed it does not write to.
+
+        trust boundary: `ref.route` is what the row says (signed, with signing keys). A route
+        with that fingerprint still exists only if the rules deciding it are unchanged, so the
+        XCom must still take it and every copy lie in its locations. With no fingerprint
+        (written without routes) or an unknown one (the routes changed since it was written),
+        any configured location is accepted: old objects stay readable where they are.
+        """
+        if ref.route is None:
+            return
+        route = self.routing.by_fingerprint(ref.route)
+        if route is None:
+            log.info("xcomstore: %s was written under other routes; reading it where it is", ref.uri)
+            return
+        origin = _routed_origin(targets[0][1], wanted)
+        if route not in self.routing.possible(origin, team):
+            raise ForgedReferenceError(
+                f"the reference says {route.name} placed it, which does not route XCom {origin}"
+            )
+        for location, relpath in targets:
+            if location.url not in route.urls:
+                raise ForgedReferenceError(
+                    f"the reference leads into {location.url}, where {route.name} does not route "
+                    f"XCom {origin} (it writes to {', '.join(route.urls)})",
+                    uri=location.uri(relpath),
+                )
+
     def _first_good(self, targets: list[tuple[Location, str]], read: Callable[[Location, str], Any]) -> Any:
-        return self.replicas.read_first(targets, read, self._failed_over)
+        # read_first reads the targets it is given, wherever they are; any route's set will do.
+        return self.replicas(self.routing.fallback).read_first(targets, read, self._failed_over)
 
     def _failed_over(self, uri: str, error: XComStoreError) -> None:
         self.observer.failed("read copy", type(error)(f"{uri}: {error}; trying the next copy"))
@@ -353,18 +415,17 @@ class XComStore:
         return obj
 
     # -- delete, inspect -------------------------------------------------------------------
-    def purge(self, stored: Any, wanted: Wanted | None = None) -> bool:
+    def purge(self, stored: Any, wanted: Wanted | None = None, *, team: Team = UNKNOWN_TEAM) -> bool:
         """Delete every copy behind a stored reference; False if `stored` is not a reference.
 
-        With `wanted` (the XCom being deleted), a reference to another XCom's object is refused.
+        With `wanted` (the XCom being deleted), a reference to another XCom's object is refused;
+        so is one into a location its route does not write to, as on a read.
         """
         if not is_reference(stored):
             return False
         with self._reported("purge", wanted or "", str(stored.get("uri"))):
             ref = self._parse(stored)
-            targets = [self.locate(uri) for uri in ref.uris]
-            if wanted is not None and not all(layout.belongs_to(rel, wanted) for _, rel in targets):
-                raise ForgedReferenceError(f"the reference belongs to another XCom, not to {wanted}")
+            targets = self._targets(ref, wanted, team)
             deleted = [location.delete(relpath) for location, relpath in targets]
         return any(deleted)
 
@@ -415,6 +476,22 @@ class XComStore:
         except XComStoreError as exc:
             self.observer.failed(operation, exc)
             raise
+
+
+def _routed_origin(relpath: str, wanted: Wanted | None) -> Origin:
+    """The XCom an object path holds, as the routes see it: the full names from `wanted`
+    where it has them (a path holds long names shortened)."""
+    origin = layout.origin_of(relpath)
+    if wanted is None:
+        return origin
+    run_id = origin.run_id if wanted.run_id is None else wanted.run_id
+    return Origin(
+        dag_id=wanted.dag_id,
+        run_id=run_id,
+        task_id=wanted.task_id,
+        map_index=origin.map_index,
+        key=wanted.key,
+    )
 
 
 def _within(what: str, seconds: float, attempt: Callable[[threading.Event], T]) -> T:

@@ -2,7 +2,9 @@
 
 With several locations, a push succeeds once `required_copies` exist; a copy that failed, or
 one that was damaged or deleted later, is restored here from the first location whose copy
-verifies.
+verifies. Copies are made within a route's replicas only (core/routes.py): an object belongs to
+the first route its XCom may take whose locations include every one holding it; one written
+under routes since changed (no such route) is repaired among the locations holding it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xcomstore.core import layout
+from xcomstore.core.routes import UNKNOWN_TEAM
 from xcomstore.core.store import XComStore
 from xcomstore.errors import XComStoreError
 from xcomstore.format import container
@@ -38,13 +42,28 @@ def repair(
     store: XComStore, *, dry_run: bool = False, progress: Callable[[RepairSummary], None] | None = None
 ) -> RepairSummary:
     summary = RepairSummary(dry_run)
-    paths = sorted({info.relpath for location in store.locations for info in location.list()})
-    for relpath in paths:
+    held = {location: {info.relpath for info in location.list()} for location in store.locations}
+    for relpath in sorted(set().union(*held.values())):
         summary.checked += 1
-        _repair_one(store.locations, relpath, store.settings.encryption, dry_run, summary)
+        holding = [location for location, relpaths in held.items() if relpath in relpaths]
+        replicas = _replicas_of(store, relpath, holding)
+        _repair_one(replicas, relpath, store.settings.encryption, dry_run, summary)
         if progress is not None and summary.checked % 100 == 0:
             progress(summary)
     return summary
+
+
+def _replicas_of(store: XComStore, relpath: str, holding: list[Location]) -> tuple[Location, ...]:
+    """The locations that should hold `relpath`: its route's (see the module docstring)."""
+    try:
+        origin = layout.origin_of(relpath)
+    except XComStoreError:  # not a path xcomstore writes: only what holds it is checked
+        return tuple(holding)
+    urls = {location.url for location in holding}
+    for route in store.routing.possible(origin, UNKNOWN_TEAM):
+        if urls <= set(route.urls):
+            return store.replicas(route).locations
+    return tuple(holding)
 
 
 def _repair_one(

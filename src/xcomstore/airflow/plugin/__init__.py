@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/xcomstore"
@@ -42,9 +43,21 @@ def _view(name: str, href: str, destination: str, url_route: str, **extra: Any) 
     return {"name": name, "href": href, "destination": destination, "url_route": url_route, **extra}
 
 
+class TeamListener:
+    """Records the team of the task starting in this process, for `team=` routes: the backend
+    is handed no task instance (see xcomstore.airflow.team)."""
+
+    @hookimpl
+    def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        from xcomstore.airflow import team
+
+        team.record(task_instance)
+
+
 class XComStorePlugin(AirflowPlugin):
     # Airflow reads these as class attributes of the plugin class (it never instantiates it).
     name = "xcomstore"
+    listeners = [TeamListener()]  # noqa: RUF012
     fastapi_apps = [{"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "XCom store"}]  # noqa: RUF012
     external_views = [  # noqa: RUF012
         _view("XCom store", f"{_BASE}/", "nav", "xcomstore", category="browse"),

@@ -4,8 +4,9 @@ Everything here reads the store only (no metadata DB), and never a whole value: 
 directory listings and object headers, previews and downloads stream the payload.
 
 The few things XComStore does not offer yet (a DAG and run listing that reads no headers, a
-URI from an origin) are built here from `store.location` and `xcomstore.layout`; they are
-candidates for methods on XComStore.
+URI from an origin) are built here from `store.locations` and `xcomstore.layout`; they are
+candidates for methods on XComStore. Every configured location is shown (`path`'s and every
+route's), each XCom once: the copy in the first location, in the configured order, holding it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from xcomstore.errors import ForgedReferenceError, XComStoreError
 from xcomstore.format.header import Header
 from xcomstore.identity import Origin
 from xcomstore.storage.headers import StoredObject
-from xcomstore.storage.location import ObjectInfo
+from xcomstore.storage.location import Location, ObjectInfo
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,12 @@ class StoreBrowser:
     # -- listings --------------------------------------------------------------------------
     def dag_ids(self) -> list[str]:
         """The DAGs that have objects in the store: the top-level folders, no header read."""
-        location = self.store.location
+        dags: set[str] = set()
+        for location in self.store.locations:
+            dags.update(self._dag_ids(location))
+        return sorted(dags)
+
+    def _dag_ids(self, location: Location) -> list[str]:
         try:
             found = location.retry.run(
                 f"list {location.url}", lambda: location.fs.ls(location.root, detail=True)
@@ -60,23 +66,23 @@ class StoreBrowser:
             return []
         names = [posixpath.basename(str(info["name"]).rstrip("/")) for info in found]
         folders = [n for n in names if n and not n.startswith(".")]
-        dags = [d for d in (self._full_name(f, 0) for f in folders) if d is not None]
-        return sorted(set(dags))
+        return [d for d in (self._full_name(location, f, 0) for f in folders) if d is not None]
 
     def runs(self, dag_id: str) -> list[RunSummary]:
         """The runs of a DAG that have objects, with counts and sizes, newest first."""
         dag_segment = layout.encode_segment(dag_id)
-        grouped: dict[str, list[ObjectInfo]] = {}
-        for info in self.store.location.list(layout.run_prefix(dag_id)):
-            parts = info.relpath.split("/")
-            # The listing is by prefix: keep only this DAG's own folder (not "<dag_id>x/...").
-            if len(parts) == 5 and parts[0] == dag_segment:
-                grouped.setdefault(parts[1], []).append(info)
+        grouped: dict[str, dict[str, ObjectInfo]] = {}
+        for location in self.store.locations:
+            for info in location.list(layout.run_prefix(dag_id)):
+                parts = info.relpath.split("/")
+                # The listing is by prefix: keep only this DAG's own folder (not "<dag_id>x/...").
+                if len(parts) == 5 and parts[0] == dag_segment:
+                    grouped.setdefault(parts[1], {}).setdefault(info.relpath, info)
         runs = []
         for segment, infos in grouped.items():
-            run_id = self._full_name(f"{dag_segment}/{segment}", 1)
+            run_id = self._full_name(None, f"{dag_segment}/{segment}", 1)
             if run_id is not None:
-                runs.append(_summary(run_id, infos))
+                runs.append(_summary(run_id, list(infos.values())))
         return sorted(runs, key=lambda r: (r.modified or 0.0, r.run_id), reverse=True)
 
     def xcoms(
@@ -84,8 +90,8 @@ class StoreBrowser:
     ) -> list[Entry]:
         """The XComs stored for a run (or one task of it), described by their headers."""
         entries = []
-        for obj in self.store.list(dag_id, run_id):
-            entry = self._entry(obj)
+        for location, obj in self._objects(dag_id, run_id):
+            entry = self._entry(location, obj)
             if entry is None:
                 continue  # a file that is no xcomstore object (its path is not an XCom's)
             origin = entry.origin
@@ -99,12 +105,23 @@ class StoreBrowser:
         return sorted(entries, key=lambda e: (e.origin.task_id, e.origin.map_index, e.origin.key))
 
     def uri(self, origin: Origin) -> str:
-        """Where the XCom `origin` is stored: computed from the origin, never taken from a user."""
-        return self.store.location.uri(layout.object_path(origin))
+        """Where the XCom `origin` is stored: computed from the origin, never taken from a user;
+        in the first location holding it (the primary's URI when none does)."""
+        relpath = layout.object_path(origin)
+        holding = (loc for loc in self.store.locations if loc.exists(relpath))
+        return next(holding, self.store.location).uri(relpath)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _entry(self, obj: StoredObject) -> Entry | None:
-        relpath = self.store.location.relative(obj.uri)
+    def _objects(self, dag_id: str, run_id: str) -> list[tuple[Location, StoredObject]]:
+        """A run's objects in every location, each XCom once (its first copy)."""
+        found: dict[str, tuple[Location, StoredObject]] = {}
+        for location in self.store.locations:
+            for obj in self.store.list(dag_id, run_id, location=location):
+                found.setdefault(location.relative(obj.uri), (location, obj))
+        return list(found.values())
+
+    def _entry(self, location: Location, obj: StoredObject) -> Entry | None:
+        relpath = location.relative(obj.uri)
         header, error = obj.header, obj.error
         try:
             origin = layout.origin_of(relpath)
@@ -117,18 +134,19 @@ class StoreBrowser:
             origin = header.origin  # full names, where the path may hold shortened ones
         return Entry(origin, obj.uri, obj.size, obj.modified, header, error)
 
-    def _full_name(self, folder: str, part: int) -> str | None:
+    def _full_name(self, location: Location | None, folder: str, part: int) -> str | None:
         """The name a path segment stands for; a shortened segment is resolved from the header
-        of one object below it (None if none can be read)."""
+        of one object below it, in `location` or else any (None if none can be read)."""
         segment = folder.split("/")[part]
         if "~" not in segment or segment == layout.EMPTY:
             return layout.decode_segment(segment)
-        for info in self.store.location.list(folder):
-            try:
-                origin = self.store.head(self.store.location.uri(info.relpath)).origin
-            except XComStoreError:
-                continue
-            return origin.dag_id if part == 0 else origin.run_id
+        for where in [location] if location is not None else self.store.locations:
+            for info in where.list(folder):
+                try:
+                    origin = self.store.head(where.uri(info.relpath)).origin
+                except XComStoreError:
+                    continue
+                return origin.dag_id if part == 0 else origin.run_id
         return None
 
 
