@@ -1,8 +1,8 @@
 """What happens to stored objects after the first run: reruns, forged rows, damaged objects.
 
-Each test starts its own run of xcs_lifecycle (produce -> consume) on a warm Airflow process,
-then changes the DB row or the object and clears and re-runs one task, as a user would with
-"Clear" in the UI.
+Each test starts its own run of xcs_lifecycle (produce -> consume; the map-index one, of
+xcs_mapped) on a warm Airflow process, then changes the DB row or the object and clears and
+re-runs one task, as a user would with "Clear" in the UI.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_rerun_purges_the_old_objects(target: Target, first_run: RunResult) -> N
 
 
 def test_rerun_of_one_map_index_leaves_the_others(target: Target) -> None:
-    run = target.process.dag_test("xcs_types")
+    run = target.process.dag_test("xcs_mapped")
     assert run.state == "success", run.describe()
     uris = [run.value("make_frame", map_index=i)["uri"] for i in range(3)]
     before = [target.store.read(u) for u in uris]

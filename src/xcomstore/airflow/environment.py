@@ -207,11 +207,13 @@ class StatsObserver(Observer):
     """Logs like the base Observer, and emits Airflow metrics (StatsD / OpenTelemetry)."""
 
     def __init__(self) -> None:
+        # Stats, not the module-level functions: task-sdk 1.2 (Airflow 3.2) has the module
+        # airflow.sdk.observability.stats but without them (only 1.3 adds incr, timing).
         try:
-            from airflow.sdk.observability import stats
-        except ImportError:  # before task-sdk 1.2
-            from airflow.stats import Stats as stats  # type: ignore[no-redef]
-        self._stats = stats
+            from airflow.sdk.observability.stats import Stats
+        except ImportError:  # before task-sdk 1.2 (Airflow 3.1)
+            from airflow.stats import Stats
+        self._stats = Stats
 
     def inline(self, origin: Origin, size: int) -> None:
         self._stats.incr("xcomstore.inline")
