@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 COMMON_IO_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 WRITER, READER = "xcsl_cio_write", "xcsl_cio_read"
-LOOKALIKES = ("not_a_uuid", "other_task", "escaping", "json_name", "elsewhere")
+LOOKALIKES = ("not_a_uuid", "other_task", "escaping", "upper_uuid", "elsewhere")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 WRITER = "xcsl_cio_write"
 BASE_ENV = "XCS_CIO_BASE"  # common-io's path, for the lookalike strings
 RUN_ENV = "XCS_CIO_RUN"  # the writer's run that the reader pulls from
-LOOKALIKE_KEYS = ("not_a_uuid", "other_task", "escaping", "json_name", "elsewhere")
+LOOKALIKE_KEYS = ("not_a_uuid", "other_task", "escaping", "upper_uuid", "elsewhere")
 
 
 def plain() -> dict[str, Any]:
@@ -35,7 +35,7 @@ def lookalikes(run_id: str) -> dict[str, str]:
         f"{here}/lookalike/not-a-uuid.gz",
         f"{here}/gzipped/{uuid.uuid4()}.gz",  # the right shape, but another task's
         f"{here}/lookalike/../../{uuid.uuid4()}",
-        f"{here}/lookalike/{uuid.uuid4()}.json",  # no 1.x serialize_value writes `.json`
+        f"{here}/lookalike/{str(uuid.uuid4()).upper()}",  # common-io writes lower-case uuids
         f"file:///tmp/{WRITER}/{run_id}/lookalike/{uuid.uuid4()}",  # outside the base
     )
     return dict(zip(LOOKALIKE_KEYS, texts, strict=True))
