@@ -86,17 +86,18 @@ def read_frames(source: BinaryIO, target: memoryview) -> None:
 
 
 def _decompress_into(frame: bytes, out: memoryview) -> None:
-    if zstandard.frame_content_size(frame) != len(out):
-        raise ObjectFormatError(f"an array's zstd frame does not declare its {len(out)} bytes")
-    reader = zstandard.ZstdDecompressor().stream_reader(frame)
     done = 0
-    while done < len(out):
-        got = reader.readinto(out[done:])
-        if not got:
-            raise ObjectFormatError(f"an array's zstd frame ends after {done} of {len(out)} bytes")
-        done += got
-    if reader.read(1):
-        raise ObjectFormatError(f"an array's zstd frame holds more than its {len(out)} bytes")
+    try:
+        if zstandard.frame_content_size(frame) != len(out):
+            raise ObjectFormatError(f"an array's zstd frame does not declare its {len(out)} bytes")
+        reader = zstandard.ZstdDecompressor().stream_reader(frame)
+        while done < len(out):
+            got = reader.readinto(out[done:])  # never past `out`: its own slice of the array
+            if not got:
+                raise ObjectFormatError(f"an array's zstd frame ends after {done} of {len(out)} bytes")
+            done += got
+    except zstandard.ZstdError as exc:
+        raise ObjectFormatError(f"an array's zstd frame is damaged: {exc}") from None
 
 
 def _exactly(source: BinaryIO, size: int) -> bytes:
