@@ -35,6 +35,7 @@ _STRUCTURED: dict[str, st.SearchStrategy[mutate.Mutation]] = {
     "numpy": st.one_of(
         st.tuples(st.just("npy_header"), st.sampled_from(sorted(mutate.NPY_FIELDS)), _SMALL),
         st.tuples(st.just("npy_text"), _SMALL),
+        st.tuples(st.just("npy_frame"), _SMALL, st.sampled_from(["raw", "length", "bomb"]), _VALUE),
     ),
     "json": st.tuples(st.just("json_deep"), st.sampled_from([50, 900, 5000, 100_000]), st.integers(0, 2)),
 }

@@ -22,6 +22,10 @@ Kinds, each on the "stored" payload (as in the object: compressed, for non-Arrow
     npy_header field value                           a .npy header dict entry (shape, descr,
                                                      fortran_order), re-padded as numpy does
     npy_text hex                                     the .npy header dict replaced by raw text
+                                                     (both behind a zstd-framed array's magic too)
+    npy_frame frame field value                      a zstd-framed array's frame: its raw or
+                                                     frame length set, or (bomb) its body made a
+                                                     frame of up to 200 MiB of zeros
     json_deep depth opener                           a JSON document nested `depth` levels deep
     bomb mib                                         `mib` MiB of zeros appended (compressed
                                                      payloads only): a decompression bomb
@@ -39,6 +43,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from xcomstore.codecs import numpy_zstd
 from xcomstore.format import checksum, compression
 from xcomstore.format.container import PREFIX_SIZE, SEAL_MAGIC, SEAL_SIZE, object_digest, parse_prefix
 
@@ -417,6 +422,60 @@ def _npy_pack(major: int, text: str, rest: bytes) -> bytes:
     return b"\x93NUMPY" + bytes([major, 0]) + struct.pack(size_format, len(raw)) + raw + rest
 
 
+def _unframed(mutate: Function) -> Function:
+    """`mutate` applied to the .npy header of a zstd-framed array payload too (behind its magic)."""
+
+    def mutated(data: bytes, header: Any, *args: Any) -> bytes:
+        if data.startswith(numpy_zstd.MAGIC):
+            return numpy_zstd.MAGIC + mutate(data[len(numpy_zstd.MAGIC) :], header, *args)
+        return mutate(data, header, *args)
+
+    return mutated
+
+
+def _npy_frames(data: bytes) -> tuple[bytes, list[tuple[int, bytes]], bytes] | None:
+    """(magic and .npy header, the (raw length, zstd frame) pairs, what trails them) of a
+    zstd-framed array payload; None for any other payload."""
+    parts = _npy_parts(data[len(numpy_zstd.MAGIC) :]) if data.startswith(numpy_zstd.MAGIC) else None
+    if parts is None:
+        return None
+    rest = parts[2]
+    frames, at = [], 0
+    while at + 8 <= len(rest):
+        raw, size = struct.unpack_from(">II", rest, at)
+        frames.append((raw, rest[at + 8 : at + 8 + size]))
+        at += 8 + size
+    return data[: len(data) - len(rest)], frames, rest[at:]
+
+
+def _npy_frame(data: bytes, header: Any, index: int, field: str, value: int) -> bytes:
+    """One frame of a zstd-framed array changed: its raw length or frame length set to
+    `value`, or (bomb) its body replaced by a frame of `value` % 200 MiB of zeros."""
+    found = _npy_frames(data)
+    if found is None or not found[1]:
+        return data
+    head, frames, tail = found
+    k = index % len(frames)
+    raw, frame = frames[k]
+    size = len(frame)
+    if field == "raw":
+        raw = value % (1 << 32)
+    elif field == "length":
+        size = value % (1 << 32)
+    else:
+        frame = _zstd_frame(bytes((value % 200) << 20))
+        size = len(frame)
+    frames[k] = (raw, frame)
+    body = b"".join(struct.pack(">II", r, len(f) if i != k else size) + f for i, (r, f) in enumerate(frames))
+    return head + body + tail
+
+
+def _zstd_frame(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
 def _npy_header(data: bytes, header: Any, field: str, value: int) -> bytes:
     parts = _npy_parts(data)
     if parts is None:
@@ -464,15 +523,16 @@ _KINDS: dict[str, tuple[str, Function]] = {
     "arrow_meta": ("plain", _arrow_meta),
     "arrow_buffer": ("plain", _arrow_buffer),
     "arrow_offsets": ("plain", _arrow_offsets),
-    "npy_header": ("plain", _npy_header),
-    "npy_text": ("plain", _npy_text),
+    "npy_header": ("plain", _unframed(_npy_header)),
+    "npy_text": ("plain", _unframed(_npy_text)),
+    "npy_frame": ("plain", _npy_frame),
     "json_deep": ("plain", _json_deep),
     "bomb": ("plain", _bomb),
 }
 GENERIC = ("flip", "run", "truncate", "delete", "insert", "dup", "int")
 STRUCTURED = {
     "arrow": ("arrow_meta", "arrow_buffer", "arrow_offsets"),
-    "numpy": ("npy_header", "npy_text"),
+    "numpy": ("npy_header", "npy_text", "npy_frame"),
     "json": ("json_deep",),
     "bytes": (),
 }

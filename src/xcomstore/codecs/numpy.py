@@ -1,17 +1,25 @@
-"""NumPy arrays as .npy (any shape, any dtype that needs no pickle)."""
+"""NumPy arrays as .npy (any shape, any dtype that needs no pickle); zstd as frames of their own.
+
+Uncompressed, the array's memory is written as it is and read straight into the new array;
+with zstd, the bytes after the .npy header are numpy_zstd's independent frames, compressed and
+decompressed on every core. Other compressions wrap the .npy as a stream.
+"""
 
 from __future__ import annotations
 
 import importlib
+import io
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
+from xcomstore.codecs import numpy_zstd
 from xcomstore.codecs.base import Codec, Description, root_module
 from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.format.streams import budget_of
 
 _CHUNK = 16 << 20
+_ZSTD = "zstd"
 
 
 def _write_header(sink: BinaryIO, value: Any) -> None:
@@ -27,6 +35,7 @@ def _write_header(sink: BinaryIO, value: Any) -> None:
 
 class NumpyCodec(Codec):
     name = "numpy"
+    native_compression = frozenset({_ZSTD})
 
     def accepts(self, value: Any) -> bool:
         if root_module(value) != "numpy":
@@ -52,6 +61,8 @@ class NumpyCodec(Codec):
                 f"a numpy array of dtype {value.dtype} holds Python objects, which could only be "
                 "stored with pickle; xcomstore never pickles. Convert it to a typed array."
             )
+        if compression == _ZSTD:
+            return _encode_frames(value, sink)
         if not (value.flags.c_contiguous or value.flags.f_contiguous) or value.dtype.fields:
             # write_array streams other layouts in chunks itself: no whole copy is made.
             np.lib.format.write_array(sink, value, allow_pickle=False)
@@ -67,7 +78,10 @@ class NumpyCodec(Codec):
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         import numpy as np
 
-        shape, fortran, dtype = _read_header(source)
+        # The payload says which layout it is: the frames' magic, or the .npy's own.
+        magic = source.read(len(numpy_zstd.MAGIC))
+        framed = magic == numpy_zstd.MAGIC
+        shape, fortran, dtype = _read_header(source, source if framed else io.BytesIO(magic))
         _check_header(shape, dtype, meta)
         # trust boundary: the header's shape × itemsize is checked against the budget before
         # anything is allocated; the data then comes through the bounded stream.
@@ -75,8 +89,42 @@ class NumpyCodec(Codec):
         budget_of(source).reserve(count * dtype.itemsize, ARRAY)
         array = np.empty(count, dtype=dtype)
         if dtype.itemsize:
-            _fill(source, array.view(np.uint8).data)
+            (numpy_zstd.read_frames if framed else _fill)(source, array.view(np.uint8).data)
         return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _encode_frames(value: Any, sink: BinaryIO) -> int:
+    """The zstd layout: MAGIC, the .npy header, the data as frames; the size uncompressed."""
+    header = io.BytesIO()
+    _write_header(header, value)
+    sink.write(numpy_zstd.MAGIC)
+    sink.write(header.getvalue())
+    numpy_zstd.write_frames(sink, _byte_chunks(value))
+    return len(header.getvalue()) + int(value.nbytes)
+
+
+def _byte_chunks(value: Any) -> Iterator[Any]:
+    """The array's bytes in the .npy's order, in frames of about FRAME_BYTES: slices of its own
+    memory when it is contiguous, else copies of nditer's buffer (which it reuses)."""
+    import numpy as np
+
+    size = numpy_zstd.FRAME_BYTES
+    if (value.flags.c_contiguous or value.flags.f_contiguous) and not value.dtype.fields:
+        flat = memoryview(value.ravel(order="C" if value.flags.c_contiguous else "F").view(np.uint8))
+        for start in range(0, flat.nbytes, size):
+            yield flat[start : start + size].toreadonly()
+        return
+    if not value.size or not value.itemsize:
+        return
+    fortran = np.lib.format.header_data_from_array_1_0(value)["fortran_order"]
+    steps = np.nditer(
+        value,
+        flags=["external_loop", "buffered", "zerosize_ok"],
+        buffersize=max(1, size // value.itemsize),
+        order="F" if fortran else "C",
+    )
+    for chunk in steps:
+        yield np.array(chunk).view(np.uint8)  # a copy: nditer reuses its buffer
 
 
 ARRAY = "array"
@@ -84,11 +132,12 @@ ARRAY = "array"
 MAX_RECORD = 1 << 20
 
 
-def _read_header(source: BinaryIO) -> tuple[tuple[int, ...], bool, Any]:
-    """The .npy header, parsed by numpy's own reader (a literal, never a pickle)."""
+def _read_header(source: BinaryIO, magic: BinaryIO) -> tuple[tuple[int, ...], bool, Any]:
+    """The .npy header, parsed by numpy's own reader (a literal, never a pickle); `magic` is
+    where its first bytes are read from (those read already, or `source`)."""
     from numpy.lib import format as npy
 
-    version = npy.read_magic(source)
+    version = npy.read_magic(magic)
     if version == (1, 0):
         return npy.read_array_header_1_0(source)
     if version == (2, 0):
@@ -115,10 +164,12 @@ def _check_header(shape: tuple[int, ...], dtype: Any, meta: Mapping[str, Any]) -
 
 
 def _fill(source: BinaryIO, view: memoryview) -> None:
-    """Read exactly len(view) bytes of `source` into `view`."""
+    """Read exactly len(view) bytes of `source` into `view`. What is read is never changed
+    again, so an uncompressed payload is hashed while the next chunk is read (readinto_kept)."""
+    read = getattr(source, "readinto_kept", None) or source.readinto  # type: ignore[attr-defined]
     filled = 0
     while filled < len(view):
-        got = source.readinto(view[filled : filled + _CHUNK])  # type: ignore[attr-defined]
+        got = read(view[filled : filled + _CHUNK])
         if not got:
             raise ObjectFormatError(f"the .npy data ends after {filled} of {len(view)} bytes")
         filled += got

@@ -23,9 +23,11 @@ class BackgroundHash:
     hashlib and blake3 release the GIL on large updates, so on two cores the checksum is nearly
     free.
     Chunks are queued as they are when immutable (bytes, read-only views of a value's own
-    memory), else copied first: callers may reuse their buffers once write() returns. At most
-    _MAX_PENDING bytes wait (a chunk that was read is kept alive until hashed): when the
-    hashing falls behind, update() waits instead of the memory growing.
+    memory). A writable one (an array being read into) may change once update() returns, and
+    copying it costs more than hashing it: it is hashed in the caller's thread, once the queued
+    chunks before it are done. At most _MAX_PENDING bytes wait (a chunk that was read is kept
+    alive until hashed): when the hashing falls behind, update() waits instead of the memory
+    growing.
     """
 
     def __init__(self, algorithm: str) -> None:
@@ -41,16 +43,26 @@ class BackgroundHash:
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")  # blake3 takes only byte buffers (a NumPy view may be float64)
         size = view.nbytes
+        immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)
+        if not immutable:
+            self._drain()  # then the worker is idle: the hash is this thread's to update
+            self._hash.update(view)
+            return
         if self._queue is None and (size < _BACKGROUND_MIN or not self._start()):
             self._hash.update(view)
             return
         assert self._queue is not None
-        immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)
         with self._room:
             while self._pending and self._pending + size > _MAX_PENDING:
                 self._room.wait()
             self._pending += size
-        self._queue.put(view if immutable else bytes(view))
+        self._queue.put(view)
+
+    def _drain(self) -> None:
+        """Wait until every queued chunk has been hashed."""
+        with self._room:
+            while self._pending:
+                self._room.wait()
 
     def _start(self) -> bool:
         """Start the worker thread; False (and hashing in line from then on) where none can be
@@ -136,6 +148,18 @@ class HashingReader(io.RawIOBase):
             return 0
         got = self._source.readinto(view[:want])  # type: ignore[attr-defined]
         self._took(view[: got or 0])
+        return int(got)
+
+    def readinto_kept(self, buffer: memoryview) -> int:
+        """readinto() for a caller that never changes what was read into `buffer` (an array
+        being filled): it is hashed on the worker thread, overlapping the next read, with no
+        copy. It is hashed by the time digest() returns."""
+        view = buffer.cast("B")
+        want = min(len(view), self.remaining)
+        if want == 0:
+            return 0
+        got = self._source.readinto(view[:want])  # type: ignore[attr-defined]
+        self._took(view[: got or 0].toreadonly())
         return int(got)
 
     def read(self, size: int | None = -1) -> bytes:
@@ -303,6 +327,14 @@ class BoundedReader(io.RawIOBase):
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         got = self._source.readinto(view[: self._cap(len(view))])  # type: ignore[attr-defined]
+        self.budget.take(got or 0)
+        return int(got or 0)
+
+    def readinto_kept(self, buffer: memoryview) -> int:
+        """readinto() for a caller that never changes what it read (see HashingReader's)."""
+        # A decompressor has no readinto_kept: its output is not what is hashed.
+        read = getattr(self._source, "readinto_kept", None) or self._source.readinto  # type: ignore[attr-defined]
+        got = read(memoryview(buffer).cast("B")[: self._cap(len(buffer))])
         self.budget.take(got or 0)
         return int(got or 0)
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
+from xcomstore.codecs.numpy_zstd import NpyView
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ObjectFormatError, UnknownFormatError, XComStoreError
 from xcomstore.format.header import Header
@@ -163,7 +164,9 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 def _streamed(store: XComStore, uri: str, convert: Callable[[BinaryIO], Iterator[bytes]]) -> Iterator[bytes]:
     # A generator: the object is opened when the response starts and closed when it ends.
-    with store.open_payload(uri) as (_, stream):
+    with store.open_payload(uri) as (header, stream):
+        if header.codec == "numpy":
+            stream = NpyView(stream)  # type: ignore[assignment]  # zstd frames: the .npy they hold
         try:
             yield from convert(stream)
         except XComStoreError:

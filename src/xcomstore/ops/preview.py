@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from xcomstore.codecs.numpy_zstd import NpyView
 from xcomstore.core.store import XComStore
 from xcomstore.errors import ObjectFormatError, XComStoreError
 from xcomstore.format.header import Header
@@ -180,6 +181,8 @@ def _short(text: str, limit: int = CELL_CHARS) -> str:
 # -- arrays ------------------------------------------------------------------------------------
 def _array(header: Header, stream: BinaryIO, rows: int) -> Preview:
     import numpy as np
+
+    stream = NpyView(stream)  # type: ignore[assignment]  # zstd frames: the .npy they hold
 
     version = np.lib.format.read_magic(stream)
     read_header = (
