@@ -34,6 +34,10 @@ class Origin:
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # the fields in their order: headers keep their bytes
 
+    def wanted(self) -> Wanted:
+        """This very XCom, as a reader asks for it."""
+        return Wanted(**dataclasses.asdict(self))
+
     @classmethod
     def from_json(cls, data: Any) -> Origin:
         """An origin read from an object's header (untrusted: every field is type-checked)."""

@@ -39,13 +39,7 @@ def where(
 
 def wanted(origin: Origin) -> Wanted:
     """The XCom `origin` as a reader asks for it."""
-    return Wanted(
-        dag_id=origin.dag_id,
-        run_id=origin.run_id,
-        task_id=origin.task_id,
-        map_index=origin.map_index,
-        key=origin.key,
-    )
+    return origin.wanted()
 
 
 #: One value per codec: its maker, and the codec the object's header must name.

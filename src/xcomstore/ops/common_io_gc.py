@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 
 from xcomstore.core import common_io
-from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary
+from xcomstore.ops.gc import DEFAULT_GRACE, GcSummary, delete
 from xcomstore.ops.liveness import LiveIndex, LiveXComs
-from xcomstore.storage.location import Location, ObjectInfo
+from xcomstore.storage.location import Location
 
 REASON = "common-io orphan"
 
@@ -42,7 +42,7 @@ def collect_common_io(
         if info.modified is None or moment - info.modified < grace:
             summary.spared_young += 1
         elif _orphaned(location.uri(info.relpath), found, index, runs):
-            _remove(location, info, dry_run, summary)
+            delete(location, info.relpath, info.size, REASON, dry_run, summary)
         if progress is not None and summary.scanned % 200 == 0:
             progress(summary)
     return summary
@@ -60,14 +60,3 @@ def _orphaned(
         runs[run] = index.live(*run)
     held = [refs for (task, _, _), refs in runs[run].items() if task == found.task_id]
     return not any(refs is None or uri in refs for refs in held)
-
-
-def _remove(location: Location, info: ObjectInfo, dry_run: bool, summary: GcSummary) -> None:
-    if not dry_run:
-        try:
-            location.delete(info.relpath)
-            summary.folders_removed += location.remove_empty_folders(info.relpath)
-        except Exception as exc:
-            summary.errors.append(f"{location.uri(info.relpath)}: {exc}")
-            return
-    summary.count(REASON, info.size)

@@ -96,14 +96,7 @@ def _other(
     if info.modified is None or now - info.modified < grace:
         summary.temporary_spared_young += 1
         return
-    if not dry_run:
-        try:
-            location.delete(info.relpath)
-            summary.folders_removed += location.remove_empty_folders(info.relpath)
-        except Exception as exc:
-            summary.errors.append(f"{location.uri(info.relpath)}: {exc}")
-            return
-    summary.count("temporary", info.size)
+    delete(location, info.relpath, info.size, "temporary", dry_run, summary)
 
 
 def _reason(
@@ -146,16 +139,27 @@ def _reason(
 
 
 def _remove(store: XComStore, obj: StoredObject, reason: str, dry_run: bool, summary: GcSummary) -> None:
+    try:
+        location, relpath = store.locate(obj.uri)
+    except Exception as exc:
+        summary.errors.append(f"{obj.uri}: {exc}")
+        return
+    delete(location, relpath, obj.size, reason, dry_run, summary)
+
+
+def delete(
+    location: Location, relpath: str, size: int, reason: str, dry_run: bool, summary: GcSummary
+) -> None:
+    """Delete one object (unless a dry run) and count it under `reason`; a failure is reported."""
     if not dry_run:
         try:
-            location, relpath = store.locate(obj.uri)
             location.delete(relpath)
             # A run's folders would otherwise stay forever, empty: gc is what removes runs.
             summary.folders_removed += location.remove_empty_folders(relpath)
         except Exception as exc:
-            summary.errors.append(f"{obj.uri}: {exc}")
+            summary.errors.append(f"{location.uri(relpath)}: {exc}")
             return
-    summary.count(reason, obj.size)
+    summary.count(reason, size)
 
 
 def _created(obj: StoredObject) -> float | None:

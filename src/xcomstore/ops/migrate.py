@@ -113,7 +113,7 @@ def _one(
         return
     # trust boundary: the row's string is followed only if it is exactly common-io's path for
     # this very XCom; find() says so or returns None.
-    found = source.find(row.value, _wanted(origin))
+    found = source.find(row.value, origin.wanted())
     if found is None:
         summary.other += 1
         return
@@ -131,16 +131,6 @@ def _one(
             summary.deleted += int(source.delete(found))
     except XComStoreError as exc:
         summary.errors.append(f"{what}: {exc}")
-
-
-def _wanted(origin: Origin) -> Wanted:
-    return Wanted(
-        dag_id=origin.dag_id,
-        run_id=origin.run_id,
-        task_id=origin.task_id,
-        map_index=origin.map_index,
-        key=origin.key,
-    )
 
 
 def _shown(stored: Any) -> str:
