@@ -372,3 +372,14 @@ def types_runs(target_pool: TargetPool) -> Any:
         return found
 
     return get
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """XComStoreBackend in this process, on a local folder (threshold 100 bytes): the SDK's
+    read paths driven without a DAG run."""
+    monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH", f"file://{tmp_path}")
+    monkeypatch.setenv("AIRFLOW__XCOMSTORE__THRESHOLD", "100")
+    from xcomstore.airflow import backend
+
+    return backend.XComStoreBackend

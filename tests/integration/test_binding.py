@@ -10,7 +10,6 @@ exercised here by a real DAG (dags/xcs_binding.py), with and without signing key
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -100,15 +99,6 @@ class Row(NamedTuple):
 
 ORIGIN = {"key": "return_value", "dag_id": "d", "task_id": "t", "run_id": "r", "map_index": 0}
 OWN = Wanted(dag_id="d", run_id="r", task_id="t", key="return_value")
-
-
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH", f"file://{tmp_path}")
-    monkeypatch.setenv("AIRFLOW__XCOMSTORE__THRESHOLD", "100")
-    from xcomstore.airflow import backend
-
-    return backend.XComStoreBackend
 
 
 class FakeSequence:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,15 +71,6 @@ def _damaged_object_is_named(target: Target, run: RunResult) -> None:
 
 
 # -- no DAG run ------------------------------------------------------------------------------
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    monkeypatch.setenv("AIRFLOW__XCOMSTORE__PATH", f"file://{tmp_path}")
-    monkeypatch.setenv("AIRFLOW__XCOMSTORE__THRESHOLD", "100")
-    from xcomstore.airflow import backend
-
-    return backend.XComStoreBackend
-
-
 class AsyncSupervisor:
     """Answers the slice request of `aget_all` with the rows given, as the supervisor would;
     dag.test()'s in-process supervisor has no `asend`, so an async task cannot run there."""
