@@ -6,6 +6,7 @@
     │   └── StartupConfigError (SystemExit) one found as Airflow loads the backend: one line
     ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
     ├── UnknownFormatError (ValueError)     an export format this kind of value does not offer
+    ├── ProjectionError (ValueError)        a read asked for columns or a type the value has not
     ├── ForgedReferenceError                a reference that is never followed
     │   └── UnsafePathError                 a symlink, FIFO or folder where a local object should be
     ├── ObjectFormatError                   bytes that are not a valid object
@@ -76,6 +77,11 @@ class RejectedValueError(XComStoreError, TypeError):
 
 class UnknownFormatError(XComStoreError, ValueError):
     """An export (download, `xcomstore get`) was asked for a format this kind of value lacks."""
+
+
+class ProjectionError(XComStoreError, ValueError):
+    """A read asked for what the value does not have: columns of a dict, a column the table
+    lacks, a table library for an array. Nothing is wrong with the object: not failed over."""
 
 
 class ForgedReferenceError(XComStoreError):
