@@ -34,7 +34,7 @@ from xcomstore.format.header import Header
 from xcomstore.format.streams import Budget
 from xcomstore.storage.location import Location
 
-_HEAD: Final = 64 << 10  # the first bytes read: prefix and header (a header is ~1 KB)
+_HEAD: Final = 16 << 10  # the first bytes read: prefix and header (a header is ~1 KB)
 _RANGE: Final = 64 << 20  # neighbouring blocks are fetched together up to this size
 _OPENERS: Final = 2
 _AHEAD: Final = 4

@@ -56,7 +56,7 @@ TRAILER_SIZE: Final = _TRAILER.size
 # An index is ~80 bytes a block plus the schema; the cap keeps a corrupt length from a huge read.
 MAX_INDEX_SIZE: Final = 64 << 20
 #: How much of the payload's end a reader fetches first: the trailer, and most indexes.
-FIRST_TAIL: Final = 256 << 10
+FIRST_TAIL: Final = 64 << 10
 _IN_FLIGHT_PER_WORKER = 2
 
 
