@@ -26,12 +26,12 @@ from xcomstore.errors import (
 from xcomstore.format import checksum, compression
 from xcomstore.format.container import (
     FORMAT_VERSION,
-    STREAM_VERSION,
     MAGIC,
     MAX_HEADER_SIZE,
     PREFIX_SIZE,
     SEAL_MAGIC,
     SEAL_SIZE,
+    STREAM_VERSION,
     OpenObject,
     Seal,
     decode_payload,
