@@ -373,7 +373,8 @@ class XComStore:
             if ref is not None and header.layout == "blocks" and header.meta.get("flavour") != ref.type_name:
                 # The flavour steers the decoding, as below: it must be the reference's type.
                 raise CorruptObjectError(
-                    f"the object's flavour differs from the reference's type {ref.type_name!r}"
+                    f"the object's flavour {header.meta.get('flavour')!r} differs from the reference in "
+                    f"'type' (the reference says {ref.type_name!r}): its header was rewritten"
                 )
 
         if wants.columns is not None:  # a table stored as blocks is read by ranges

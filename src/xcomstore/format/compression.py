@@ -112,8 +112,14 @@ def decompress(name: str, data: bytes, size: int) -> bytes:
     for at most one byte more than `size`)."""
     if name == "none":
         plain = data
+    elif name in _ONE_SHOT and _declared_size(name, data) == size:
+        # The frame declares the size the budget has paid for: decompressed in one call, into
+        # a buffer of exactly that size (what decompress() allocates from the declaration).
+        plain = _ONE_SHOT[name](data)
     else:
-        stream = decompressing_reader(name, cast(BinaryIO, io.BytesIO(data)), Budget(size))
+        stream = decompressing_reader(
+            name, cast(BinaryIO, io.BytesIO(data)), Budget(size, "the size its index gives the block")
+        )
         parts: list[bytes] = []
         got = 0
         while chunk := stream.read(size + 1 - got):
@@ -123,3 +129,21 @@ def decompress(name: str, data: bytes, size: int) -> bytes:
     if len(plain) != size:
         raise ObjectFormatError(f"a block decompresses to {len(plain)} bytes, its index says {size}")
     return plain
+
+
+_ONE_SHOT: Final[dict[str, Callable[[bytes], bytes]]] = {
+    "zstd": lambda data: zstandard.ZstdDecompressor().decompress(data),
+    "lz4": lambda data: bytes(lz4.frame.decompress(data)),
+}
+
+
+def _declared_size(name: str, data: bytes) -> int | None:
+    """The decompressed size a zstd or lz4 frame declares in its header, if it does."""
+    try:
+        if name == "zstd":
+            declared = zstandard.frame_content_size(data)
+            return declared if declared >= 0 else None
+        found = lz4.frame.get_frame_info(data).get("content_size")
+        return int(found) if found else None
+    except (zstandard.ZstdError, RuntimeError, ValueError):
+        return None
