@@ -438,11 +438,7 @@ class XComStore:
         location, relpath = self.locate(uri)
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
-            if obj.header.layout == "blocks":
-                whole = table_reads.open_streamed(location, relpath, obj, self.settings.encryption)
-                table_reads.verify(whole, stream)
-            else:
-                container.verify_payload(obj, self.settings.encryption)
+            table_reads.verify_copy(location, relpath, obj, self.settings.encryption)
             return obj.header
 
     @contextlib.contextmanager

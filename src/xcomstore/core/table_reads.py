@@ -159,13 +159,31 @@ def fetch(obj: BlockedObject, columns: list[int]) -> Iterator[bytes]:
 
 def streamed(obj: BlockedObject, source: BinaryIO) -> Iterator[bytes]:
     """Every block's raw bytes, read in order from `source` (positioned at the payload)."""
-    return obj.open((block, _exactly(source, block.stored)) for block in obj.index.blocks)
+    return obj.open(stored(obj, source))
 
 
-def verify(obj: BlockedObject, source: BinaryIO) -> None:
-    """Check every block against the index, decoding nothing (verify, repair)."""
-    for _ in streamed(obj, source):
+def stored(obj: BlockedObject, source: BinaryIO) -> Iterator[tuple[Block, bytes]]:
+    """Every block and its stored bytes, read in order from `source` (positioned at the payload)."""
+    return ((block, _exactly(source, block.stored)) for block in obj.index.blocks)
+
+
+def verify_copy(location: Location, relpath: str, obj: OpenObject, keyring: Keyring | None) -> None:
+    """Check a whole object (`obj`, opened from `location`) against its seal, decoding nothing:
+    a blocked one block by block against its index (verify, repair)."""
+    if obj.header.layout != "blocks":
+        container.verify_payload(obj, keyring)
+        return
+    whole = open_streamed(location, relpath, obj, keyring)
+    for _ in streamed(whole, obj.source):
         pass
+
+
+def reencrypt(
+    location: Location, relpath: str, obj: OpenObject, keyring: Keyring, sink: BinaryIO, header: Header
+) -> Seal:
+    """Write the blocked object `obj` again into `sink` with `header` (its new encryption)."""
+    whole = open_streamed(location, relpath, obj, keyring)
+    return blocks.reencrypt(sink, whole.index, stored(whole, obj.source), obj.header, header, keyring)
 
 
 def _exactly(source: BinaryIO, size: int) -> bytes:

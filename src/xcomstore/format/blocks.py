@@ -85,6 +85,7 @@ class BlockIndex:
     groups: tuple[int, ...]
     schema: bytes
     blocks: tuple[Block, ...]
+    plain: bytes = b""  # the index as written (decrypted): what the payload digest covers
 
     def of_column(self, column: int) -> tuple[Block, ...]:
         """The blocks of one column, in row order."""
@@ -200,6 +201,38 @@ def write_blocked(
     return container.write_sealed(sink, header, body), raw
 
 
+def reencrypt(
+    sink: BinaryIO,
+    index: BlockIndex,
+    stored: Iterable[tuple[Block, bytes]],
+    old: Header,
+    new: Header,
+    keyring: Keyring | None,
+) -> Seal:
+    """Write the object again under `new` (its new encryption), from the stored blocks of the
+    object of `old`, each checked against the index on the way: the plain blocks and the index
+    stay byte for byte what they were, and so does the payload digest (every reference's)."""
+    before, after = _Cipher.for_header(old, keyring), _Cipher.for_header(new, keyring)
+
+    def body(out: BinaryIO) -> tuple[int, bytes]:
+        length = 0
+        for block, data in stored:
+            plain = before.decrypt(block.number, data) if before else data
+            if _digest(old.checksum, plain) != block.digest:
+                raise CorruptObjectError(
+                    f"block {block.number} does not match its checksum: the object is corrupted"
+                )
+            written = after.encrypt(block.number, plain) if after else plain
+            out.write(written)
+            length += len(written)
+        written = after.encrypt(INDEX_NUMBER, index.plain) if after else index.plain
+        out.write(written)
+        out.write(_TRAILER.pack(len(written), INDEX_MAGIC))
+        return length + len(written) + TRAILER_SIZE, index_digest(new.checksum, index.plain)
+
+    return container.write_sealed(sink, new, body)
+
+
 def index_digest(algorithm: str, plain: bytes) -> bytes:
     """The payload digest of a blocked payload: its index's, domain-separated."""
     return _digest(algorithm, INDEX_DOMAIN + plain)
@@ -260,7 +293,7 @@ def _parse_index(plain: bytes, tag: int, size: int) -> BlockIndex:
         block = Block(number, start, entry[0] + tag, entry[0], entry[1], digest)
         blocks.append(block)
         start = block.end
-    return BlockIndex(tuple(columns), tuple(groups), schema, tuple(blocks))
+    return BlockIndex(tuple(columns), tuple(groups), schema, tuple(blocks), plain)
 
 
 def _count(value: object) -> bool:

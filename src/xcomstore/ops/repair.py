@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xcomstore.core import table_reads
 from xcomstore.core.store import XComStore
 from xcomstore.errors import XComStoreError
 from xcomstore.format import container
@@ -76,7 +77,7 @@ def _check(location: Location, relpath: str, keyring: Keyring) -> tuple[bytes | 
     try:
         with location.reader(relpath) as (stream, size):
             obj = container.open_object(stream, size)
-            container.verify_payload(obj, keyring)
+            table_reads.verify_copy(location, relpath, obj, keyring)
             return obj.seal.digest, "ok"
     except XComStoreError as exc:
         return None, str(exc)
