@@ -60,10 +60,20 @@ def _block(table: Any, index: int, start: int, count: int) -> memoryview:
 
     field = table.schema.field(index)
     part = pa.Table.from_arrays([table.column(index).slice(start, count)], schema=pa.schema([field]))
-    sink = pa.BufferOutputStream()
+    # Measured first (nothing is copied), then written once into a buffer of its size: a
+    # growing output stream would copy each block several times over.
+    measure = pa.MockOutputStream()
+    _write_stream(measure, part)
+    buffer = pa.allocate_buffer(measure.size())
+    _write_stream(pa.FixedSizeBufferWriter(buffer), part)
+    return memoryview(buffer)
+
+
+def _write_stream(sink: Any, part: Any) -> None:
+    import pyarrow as pa
+
     with pa.ipc.new_stream(sink, part.schema) as writer:
         writer.write_table(part)
-    return memoryview(sink.getvalue())
 
 
 def read_schema(raw: bytes, columns: Sequence[str]) -> Any:

@@ -90,7 +90,7 @@ def decompressing_reader(name: str, source: BinaryIO, budget: Budget | None = No
     return cast(BinaryIO, BoundedReader(cast(BinaryIO, readers[name]()), budget or Budget()))
 
 
-def compress(name: str, data: bytes | memoryview, level: int | None = None) -> bytes:
+def compress(name: str, data: bytes | memoryview, level: int | None = None) -> bytes | memoryview:
     """`data` compressed whole, as one frame: a block of a blocked payload (format/blocks.py).
     Single-threaded: blocks are compressed in parallel by their writer."""
     check(name, level)
@@ -101,7 +101,7 @@ def compress(name: str, data: bytes | memoryview, level: int | None = None) -> b
         return bytes(lz4.frame.compress(data, compression_level=lvl))
     if name == "gzip":
         return gzip.compress(data, compresslevel=lvl, mtime=0)
-    return bytes(data)
+    return data  # "none": the bytes as they are, not a copy
 
 
 def decompress(name: str, data: bytes, size: int) -> bytes:
