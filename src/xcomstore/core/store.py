@@ -6,6 +6,7 @@ Plain Python with no Airflow metadata DB: the Airflow backend, the CLI and tests
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import platform
 import sys
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
 from xcomstore.codecs.arrow import ArrowCodec
@@ -448,11 +449,11 @@ class XComStore:
         location, relpath = self.locate(uri)
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
-            if obj.header.layout == "blocks":  # verified whole, then as an Arrow stream
+            if obj.header.layout == "blocks":  # an Arrow stream, a verified row group a batch
                 whole = table_reads.open_streamed(location, relpath, obj, self.settings.encryption)
                 budget = Budget.for_read(None, self.settings.max_size)
-                value = whole.table(WHOLE, budget, lambda _: table_reads.streamed(whole, stream))
-                yield obj.header, table_reads.as_stream(value)
+                batches = io.BufferedReader(table_reads.as_stream(whole, budget), 1 << 20)
+                yield obj.header, cast(BinaryIO, batches)
                 return
             plain, _ = container.plaintext_stream(obj, self.settings.encryption)
             try:

@@ -198,15 +198,82 @@ def _exactly(source: BinaryIO, size: int) -> bytes:
     return data
 
 
-def as_stream(value: Any) -> BinaryIO:
-    """A table value as an Arrow IPC stream, the payload a stream object would have had: what
-    previews and exports read."""
+def as_stream(obj: BlockedObject, budget: Budget) -> io.RawIOBase:
+    """The table as an Arrow IPC stream, one record batch a row group, made as it is read:
+    the payload a stream object would have had, for previews (which read the first batch)
+    and exports (a batch at a time). Each row group's blocks are fetched and verified as for
+    any read."""
+    return _Chunks(_ipc_chunks(obj, budget))
+
+
+def _ipc_chunks(obj: BlockedObject, budget: Budget) -> Iterator[bytes]:
     import pyarrow as pa
 
-    table = arrow.as_table(value)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(
-            table, max_chunksize=max(1024, (4 << 20) // max(1, table.nbytes // max(1, table.num_rows)))
-        )
-    return io.BytesIO(sink.getvalue().to_pybytes())
+    schema = read_schema(obj.index.schema, obj.index.columns)
+    columns = list(range(len(obj.index.columns)))
+    collected: list[bytes] = []
+    sink = _Collector(collected)
+    with pa.ipc.new_stream(sink, schema) as writer:
+        yield from _drain(collected)
+        for group, rows in enumerate(obj.index.groups):
+            wanted = [obj.index.of_column(c)[group] for c in columns]
+            budget.take(sum(b.raw for b in wanted))
+            spans = [(obj.payload_start + b.start, obj.payload_start + b.end) for b in wanted]
+            data = obj.location.read_ranges(obj.relpath, spans)
+            raws = list(obj.open(zip(wanted, data, strict=True)))
+            part = assemble(schema, columns, (rows,), _one_each(raws), budget, False)
+            writer.write_table(part)
+            yield from _drain(collected)
+    yield from _drain(collected)
+
+
+def _one_each(raws: list[bytes]) -> Callable[[int], list[bytes]]:
+    """The raw blocks of one row group, by column."""
+    return lambda column: raws[column : column + 1]
+
+
+def _drain(collected: list[bytes]) -> Iterator[bytes]:
+    while collected:
+        yield collected.pop(0)
+
+
+class _Collector:
+    """A write-only file for pyarrow's stream writer: what it writes, kept for the reader."""
+
+    closed = False
+
+    def __init__(self, into: list[bytes]) -> None:
+        self._into = into
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._into.append(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Chunks(io.RawIOBase):
+    """A readable stream of the chunks an iterator makes."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._head = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._head:
+            self._head = next(self._chunks, b"")
+            if not self._head:
+                return 0
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), len(self._head))
+        view[:size] = self._head[:size]
+        self._head = self._head[size:]
+        return size

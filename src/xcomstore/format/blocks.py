@@ -369,7 +369,8 @@ class _Cipher:
         return head + (tail ^ number).to_bytes(8, "big")
 
     def encrypt(self, number: int, plain: bytes | memoryview) -> bytes:
-        return self._aead.encrypt(self._nonce_of(number), plain, None)
+        data = bytes(plain) if isinstance(plain, memoryview) else plain  # AESGCM takes no Arrow views
+        return self._aead.encrypt(self._nonce_of(number), data, None)
 
     def decrypt(self, number: int, stored: bytes) -> bytes:
         from cryptography.exceptions import InvalidTag

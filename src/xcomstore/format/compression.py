@@ -112,20 +112,13 @@ def decompress(name: str, data: bytes, size: int) -> bytes:
     for at most one byte more than `size`)."""
     if name == "none":
         plain = data
-    elif name in _ONE_SHOT and _declared_size(name, data) == size:
-        # The frame declares the size the budget has paid for: decompressed in one call, into
-        # a buffer of exactly that size (what decompress() allocates from the declaration).
-        plain = _ONE_SHOT[name](data)
     else:
-        stream = decompressing_reader(
-            name, cast(BinaryIO, io.BytesIO(data)), Budget(size, "the size its index gives the block")
-        )
-        parts: list[bytes] = []
-        got = 0
-        while chunk := stream.read(size + 1 - got):
-            parts.append(chunk)
-            got += len(chunk)
-        plain = b"".join(parts)
+        try:
+            plain = _decompressed(name, data, size)
+        except ObjectFormatError:
+            raise
+        except Exception as exc:  # a damaged frame: each library fails its own way
+            raise ObjectFormatError(f"a block does not decompress: {type(exc).__name__}: {exc}") from None
     if len(plain) != size:
         raise ObjectFormatError(f"a block decompresses to {len(plain)} bytes, its index says {size}")
     return plain
@@ -147,3 +140,18 @@ def _declared_size(name: str, data: bytes) -> int | None:
         return int(found) if found else None
     except (zstandard.ZstdError, RuntimeError, ValueError):
         return None
+
+
+def _decompressed(name: str, data: bytes, size: int) -> bytes:
+    if name in _ONE_SHOT and _declared_size(name, data) == size:
+        # The frame declares the size the budget has paid for: decompressed in one call, into
+        # a buffer of exactly that size (what decompress() allocates from the declaration).
+        return _ONE_SHOT[name](data)
+    budget = Budget(size, "the size its index gives the block")
+    stream = decompressing_reader(name, cast(BinaryIO, io.BytesIO(data)), budget)
+    parts: list[bytes] = []
+    got = 0
+    while chunk := stream.read(size + 1 - got):
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
