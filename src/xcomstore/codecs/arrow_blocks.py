@@ -82,7 +82,7 @@ def read_schema(raw: bytes, columns: Sequence[str]) -> Any:
 
     try:
         schema = pa.ipc.read_schema(pa.py_buffer(raw))
-    except (pa.ArrowException, ValueError) as exc:
+    except Exception as exc:  # trust boundary: pyarrow's complaint about hostile bytes (even an OSError)
         raise ObjectFormatError(f"the table's schema is invalid: {type(exc).__name__}: {exc}") from exc
     if list(schema.names) != list(columns):
         raise ObjectFormatError("the table's schema does not name the columns of its index")
@@ -141,7 +141,9 @@ def _read_block(raw: bytes, field: Any, rows: int) -> Any:
             if len(reader.schema) != 1 or not reader.schema.field(0).equals(field):
                 raise ObjectFormatError(f"a block of column {field.name!r} holds another column")
             part = validated(reader.read_all())
-    except (pa.ArrowException, ValueError) as exc:
+    except ObjectFormatError:
+        raise
+    except Exception as exc:  # trust boundary: pyarrow's complaint about hostile bytes (even an OSError)
         raise ObjectFormatError(
             f"a block of column {field.name!r} is invalid: {type(exc).__name__}: {exc}"
         ) from exc

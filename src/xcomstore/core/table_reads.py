@@ -69,12 +69,15 @@ class BlockedObject:
         )
         return arrow.from_table(table, flavour, self.header.meta)
 
-    def open(self, stored: Iterable[tuple[Block, bytes]]) -> Iterator[bytes]:
-        """The raw bytes of each (block, stored bytes), in order, opened on a few threads."""
+    def open(
+        self, stored: Iterable[tuple[Block, bytes]], opener: Callable[..., bytes] = blocks.open_block
+    ) -> Iterator[bytes]:
+        """The raw bytes of each (block, stored bytes), in order, opened on a few threads (or
+        what `opener` makes of them: blocks.check_block only verifies)."""
         with ThreadPoolExecutor(_OPENERS, thread_name_prefix="xcomstore-open") as pool:
             pending: deque[Future[bytes]] = deque()
             for block, data in stored:
-                pending.append(pool.submit(blocks.open_block, data, block, self.header, self.keyring))
+                pending.append(pool.submit(opener, data, block, self.header, self.keyring))
                 if len(pending) > _AHEAD:
                     yield pending.popleft().result()
             while pending:
@@ -174,7 +177,7 @@ def verify_copy(location: Location, relpath: str, obj: OpenObject, keyring: Keyr
         container.verify_payload(obj, keyring)
         return
     whole = open_streamed(location, relpath, obj, keyring)
-    for _ in streamed(whole, obj.source):
+    for _ in whole.open(stored(whole, obj.source), blocks.check_block):
         pass
 
 

@@ -327,13 +327,19 @@ def check_extent(index: BlockIndex, index_start: int) -> None:
 def open_block(stored: bytes, block: Block, header: Header, keyring: Keyring | None) -> bytes:
     """The block's raw bytes, once its stored bytes are decrypted and match the index's digest.
     The caller has charged `block.raw` to the read's budget."""
+    return compression.decompress(header.compression, check_block(stored, block, header, keyring), block.raw)
+
+
+def check_block(stored: bytes, block: Block, header: Header, keyring: Keyring | None) -> bytes:
+    """The block's plain (compressed) bytes, decrypted and checked against the index's digest:
+    all that verifying an object needs, nothing decompressed."""
     if len(stored) != block.stored:
         raise ObjectFormatError(f"block {block.number} is truncated: {len(stored)} of {block.stored} bytes")
     cipher = _Cipher.for_header(header, keyring)
     plain = cipher.decrypt(block.number, stored) if cipher else stored
     if _digest(header.checksum, plain) != block.digest:
         raise CorruptObjectError(f"block {block.number} does not match its checksum: the object is corrupted")
-    return compression.decompress(header.compression, plain, block.raw)
+    return plain
 
 
 def coalesce(blocks: Iterable[Block], most: int) -> list[tuple[int, int, list[Block]]]:
