@@ -70,10 +70,17 @@ class BlockedObject:
         return arrow.from_table(table, flavour, self.header.meta)
 
     def open(
-        self, stored: Iterable[tuple[Block, bytes]], opener: Callable[..., bytes] = blocks.open_block
+        self,
+        stored: Iterable[tuple[Block, bytes]],
+        opener: Callable[..., bytes] = blocks.open_block,
+        threaded: bool = True,
     ) -> Iterator[bytes]:
         """The raw bytes of each (block, stored bytes), in order, opened on a few threads (or
         what `opener` makes of them: blocks.check_block only verifies)."""
+        if not threaded:
+            for block, data in stored:
+                yield opener(data, block, self.header, self.keyring)
+            return
         with ThreadPoolExecutor(_OPENERS, thread_name_prefix="xcomstore-open") as pool:
             pending: deque[Future[bytes]] = deque()
             for block, data in stored:
@@ -223,7 +230,7 @@ def _ipc_chunks(obj: BlockedObject, budget: Budget) -> Iterator[bytes]:
             budget.take(sum(b.raw for b in wanted))
             spans = [(obj.payload_start + b.start, obj.payload_start + b.end) for b in wanted]
             data = obj.location.read_ranges(obj.relpath, spans)
-            raws = list(obj.open(zip(wanted, data, strict=True)))
+            raws = list(obj.open(zip(wanted, data, strict=True), threaded=False))  # a batch: small
             part = assemble(schema, columns, (rows,), _one_each(raws), budget, False)
             writer.write_table(part)
             yield from _drain(collected)
