@@ -64,9 +64,21 @@ class BlockedObject:
         stream = raws(wanted)
         per_column = len(self.index.groups)
         frame = flavour != "pyarrow.Table"
-        table = assemble(
-            schema, wanted, self.index.groups, lambda _: itertools.islice(stream, per_column), budget, frame
-        )
+        try:
+            table = assemble(
+                schema,
+                wanted,
+                self.index.groups,
+                lambda _: itertools.islice(stream, per_column),
+                budget,
+                frame,
+            )
+        finally:
+            # Ends the opening threads now, in this thread, also when a block was refused: left
+            # to the garbage collector, their pool would be shut down from whatever thread it runs in.
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         return arrow.from_table(table, flavour, self.header.meta)
 
     def open(
