@@ -8,7 +8,7 @@ for obj in xcomstore.list(dag_id="my_dag"):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from xcomstore.airflow.environment import configured_store
@@ -22,9 +22,13 @@ def open_store(path: str | None = None, **options: str) -> XComStore:
     return configured_store(path, **options)
 
 
-def read(uri: str, *, path: str | None = None) -> Any:
-    """The value stored at `uri`, verified against its checksum."""
-    return open_store(path).read(uri)
+def read(
+    uri: str, *, columns: Sequence[str] | None = None, to: str | None = None, path: str | None = None
+) -> Any:
+    """The value stored at `uri`, verified against its checksum. `columns` selects columns of
+    a table (only theirs are read, for tables stored as blocks); `to` converts a table to
+    "arrow", "pandas" or "polars" ("numpy" for arrays). See core/projection.py."""
+    return open_store(path).read(uri, columns=columns, to=to)
 
 
 def list(

@@ -7,6 +7,7 @@
     ├── RejectedValueError (TypeError)      a value may not or cannot be stored; nothing was
     ├── UnknownFormatError (ValueError)     an export format this kind of value does not offer
     ├── OutsideTaskError (RuntimeError)     xcomstore.pull called where no Airflow task runs
+    ├── ProjectionError (ValueError)        a read asked for columns or a type the value has not
     ├── ForgedReferenceError                a reference that is never followed
     │   └── UnsafePathError                 a symlink, FIFO or folder where a local object should be
     ├── ObjectFormatError                   bytes that are not a valid object
@@ -81,6 +82,11 @@ class UnknownFormatError(XComStoreError, ValueError):
 
 class OutsideTaskError(XComStoreError, RuntimeError):
     """`xcomstore.pull` resolves an XCom as the running task sees it: there must be one."""
+
+
+class ProjectionError(XComStoreError, ValueError):
+    """A read asked for what the value does not have: columns of a dict, a column the table
+    lacks, a table library for an array. Nothing is wrong with the object: not failed over."""
 
 
 class ForgedReferenceError(XComStoreError):

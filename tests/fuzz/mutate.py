@@ -4,6 +4,10 @@ The store is untrusted: whoever can write to the bucket can write any bytes and 
 (unkeyed) seal. So every mutant here is resealed — both digests of format version 3 — and the
 decoders see bytes that passed every check a reader makes before decoding.
 
+A table laid out as blocks (format version 4) has its first block mutated (it is an Arrow IPC
+stream of its own): its lengths and digest in the index are then recomputed, and the payload
+digest (the index's) with them, so the mutant reaches the decoders on whole and partial reads.
+
 A mutation is a plain tuple (kind, *parameters) of JSON-able values, so a failing case is
 reported as `[seed name, [mutation, ...]]` and replays exactly (`python -m tests.fuzz --replay`).
 Positions are taken modulo the length of what they apply to, so any integers are valid.
@@ -37,6 +41,7 @@ Kinds, each on the "stored" payload (as in the object: compressed, for non-Arrow
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import struct
@@ -44,7 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xcomstore.codecs import numpy_zstd
-from xcomstore.format import checksum, compression
+from xcomstore.format import blocks, checksum, compression
 from xcomstore.format.container import PREFIX_SIZE, SEAL_MAGIC, SEAL_SIZE, object_digest, parse_prefix
 
 Mutation = tuple[Any, ...]
@@ -62,9 +67,7 @@ def split(data: bytes) -> tuple[bytes, bytes, dict[str, Any]]:
 def assemble(head: bytes, payload: bytes) -> bytes:
     """head + payload + a version 3 seal computed for exactly these bytes."""
     algorithm = json.loads(head[PREFIX_SIZE:]).get("checksum", checksum.SHA256)
-    hasher = checksum.new(algorithm)
-    hasher.update(payload)
-    digest = hasher.digest()
+    digest = _payload_digest(algorithm, payload, head)
     seal = struct.pack(
         ">Q32s32s8s", len(payload), digest, object_digest(head, len(payload), digest), SEAL_MAGIC
     )
@@ -80,10 +83,44 @@ def reseal(data: bytes) -> bytes:
 
 def label(data: bytes) -> str:
     """The reference's checksum for the object `data`."""
-    _, payload, header = split(data)
-    hasher = checksum.new(header.get("checksum", checksum.SHA256))
+    head, payload, header = split(data)
+    algorithm = header.get("checksum", checksum.SHA256)
+    return checksum.label(algorithm, _payload_digest(algorithm, payload, head))
+
+
+def _payload_digest(algorithm: str, payload: bytes, head: bytes) -> bytes:
+    """The payload digest: of the payload, or of its index for a blocked one (version 4)."""
+    if struct.unpack_from(">H", head, 8)[0] >= 4:
+        first, end = blocks.index_span(payload[-blocks.TRAILER_SIZE :], len(payload))
+        return blocks.index_digest(algorithm, payload[first:end])
+    hasher = checksum.new(algorithm)
     hasher.update(payload)
-    return checksum.label(header.get("checksum", checksum.SHA256), hasher.digest())
+    return hasher.digest()
+
+
+def _first_block(payload: bytes, algorithm: str) -> tuple[bytes, Callable[[bytes, str], bytes]]:
+    """A blocked payload's first block (stored: compressed), and how to put a changed one back
+    in its place, the index's entry for it recomputed (its raw length kept where the changed
+    block no longer decompresses)."""
+    first, end = blocks.index_span(payload[-blocks.TRAILER_SIZE :], len(payload))
+    index = json.loads(payload[first:end])
+    if not index["blocks"]:
+        return b"", lambda block, name: payload
+    plain = index["blocks"][0][0]
+
+    def put_back(block: bytes, name: str) -> bytes:
+        with contextlib.suppress(Exception):
+            raw_length = len(block) if name == "none" else len(_decompress(name, block))
+            index["blocks"][0][1] = raw_length
+        index["blocks"][0][0] = len(block)
+        hasher = checksum.new(algorithm)
+        hasher.update(block)
+        index["blocks"][0][2] = hasher.digest().hex()
+        text = json.dumps(index, separators=(",", ":")).encode()
+        trailer = struct.pack(">Q8s", len(text), blocks.INDEX_MAGIC)
+        return block + payload[plain:first] + text + trailer
+
+    return payload[:plain], put_back
 
 
 def _decompress(name: str, payload: bytes) -> bytes:
@@ -137,6 +174,9 @@ def apply(data: bytes, mutations: list[Mutation]) -> bytes:
     """The object `data` with each mutation applied in turn (to its payload, or for "header"
     to its header), resealed."""
     head, payload, header = split(data)
+    put_back = None
+    if header.get("layout") == "blocks":
+        payload, put_back = _first_block(payload, header.get("checksum", checksum.SHA256))
     for mutation in mutations:
         kind, *args = mutation
         if kind == "header":
@@ -155,6 +195,8 @@ def apply(data: bytes, mutations: list[Mutation]) -> bytes:
             payload = _compress(header["compression"], function(plain, header, *args))
         else:
             payload = function(payload, header, *args)
+    if put_back is not None:
+        payload = put_back(payload, header["compression"])
     return assemble(head, payload)
 
 

@@ -29,7 +29,7 @@ from tests.fuzz import mutate
 from tests.fuzz.seeds import Seed
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = ("read", "pull", "preview", "download")
+TARGETS = ("read", "pull", "project", "preview", "download")
 MIB = 1 << 20
 MEMORY_SLACK = 96 * MIB  # a decode's own working memory (Arrow pools, pandas blocks) beside its value
 PREVIEW_OUTPUT = 1 * MIB  # a preview's JSON is a page's worth of text, whatever the object says
@@ -98,7 +98,11 @@ class Worker:
         self._buffer = b""
 
     def _start(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "XCOMSTORE_FUZZ_MEMORY": str(self.memory), "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "XCOMSTORE_FUZZ_MEMORY": str(self.memory),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        }  # this checkout's code
         with open(self.log, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tests.fuzz.worker"],

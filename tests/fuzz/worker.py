@@ -9,6 +9,7 @@ the object into its own local store at `relpath`, and runs each target on it:
 
     read      XComStore.read(uri)
     pull      XComStore.pull(reference), the reference carrying the mutant's checksum
+    project   XComStore.pull(reference, columns=["i"]): a table stored as blocks read in part
     preview   ops.preview.preview(store, uri), and its JSON form
     download  ops.export.download(store, uri, fmt), consumed, for every format offered
 
@@ -77,6 +78,10 @@ def _targets(store: XComStore, uri: str, reference: dict[str, Any]) -> dict[str,
         store.pull(reference)
         return 0
 
+    def project() -> int:
+        store.pull(reference, columns=["i"])
+        return 0
+
     def show() -> int:
         return len(json.dumps(preview(store, uri).to_json(), default=str))
 
@@ -87,7 +92,7 @@ def _targets(store: XComStore, uri: str, reference: dict[str, Any]) -> dict[str,
                 total += len(chunk)
         return total
 
-    return {"read": read, "pull": pull, "preview": show, "download": fetch}
+    return {"read": read, "pull": pull, "project": project, "preview": show, "download": fetch}
 
 
 def _run(target: Any) -> tuple[str, str, int]:

@@ -31,6 +31,7 @@ from xcomstore.format.container import (
     PREFIX_SIZE,
     SEAL_MAGIC,
     SEAL_SIZE,
+    STREAM_VERSION,
     OpenObject,
     Seal,
     decode_payload,
@@ -168,7 +169,7 @@ def test_header_fields_survive() -> None:
 def test_prefix_and_seal_layout() -> None:
     data = build()
     magic, version, header_length = struct.unpack(">8sHI", data[:PREFIX_SIZE])
-    assert (magic, version) == (MAGIC, FORMAT_VERSION)
+    assert (magic, version) == (MAGIC, STREAM_VERSION)
     assert json.loads(data[PREFIX_SIZE : PREFIX_SIZE + header_length])["origin"] == ORIGIN.to_json()
     assert data.endswith(SEAL_MAGIC)
     assert parse_seal(data[-SEAL_SIZE:]).length == len(PAYLOAD)
@@ -290,8 +291,9 @@ def test_future_version_asks_for_upgrade() -> None:
 
 
 def test_new_objects_are_version_3_and_sealed_with_blake3() -> None:
+    """Objects of one payload stream; tables laid out as blocks are version 4 (test_blocks.py)."""
     data = VALID["none"]
-    assert struct.unpack_from(">H", data, len(MAGIC))[0] == FORMAT_VERSION == 3
+    assert struct.unpack_from(">H", data, len(MAGIC))[0] == STREAM_VERSION == 3
     assert open_bytes(data).header.checksum == "blake3"
     assert parse_seal(data[-SEAL_SIZE:]).digest == blake3(PAYLOAD).digest()
 
@@ -522,7 +524,7 @@ def test_bad_encryption_header(params: dict[str, str]) -> None:
     # A plain object's payload and seal, behind a header asking for an encryption it cannot have.
     head = make_header("none", encryption=params).to_bytes()
     body = VALID["none"][payload_span(VALID["none"])[0] :]
-    data = struct.pack(">8sHI", MAGIC, FORMAT_VERSION, len(head)) + head + body
+    data = struct.pack(">8sHI", MAGIC, STREAM_VERSION, len(head)) + head + body
     with pytest.raises(ObjectFormatError):
         read_back(data, KEYRING)
 

@@ -224,12 +224,12 @@ def test_json_round_trip_through_compressions(
     assert store.head(stored["uri"]).compression == compression
 
 
-def test_arrow_uses_its_native_compression(make_xcom_store: MakeStore, origin: Origin) -> None:
+def test_tables_are_compressed_block_by_block(make_xcom_store: MakeStore, origin: Origin) -> None:
     store = make_xcom_store(compression="lz4")
     stored = store.push(pa.table({"a": list(range(100))}), origin)
     header = store.head(stored["uri"])
-    assert header.compression == "none"
-    assert header.meta["compression"] == "lz4"
+    assert (header.compression, header.layout) == ("lz4", "blocks")
+    assert "compression" not in header.meta
     assert stored["compression"] == "lz4"
 
 

@@ -28,6 +28,7 @@ from xcomstore.airflow.environment import (
 from xcomstore.airflow.pull import requested
 from xcomstore.airflow.team import team_of
 from xcomstore.codecs import CodecRegistry, JsonCodec
+from xcomstore.core import projection
 from xcomstore.core.reference import is_reference
 from xcomstore.core.routes import UNKNOWN_TEAM, Team
 from xcomstore.core.settings import Settings
@@ -69,8 +70,8 @@ class XComStoreBackend(BaseXCom):
         wanted, store = _bound("read", stored), current_store()
         legacy = current_common_io()
         found = legacy.find(stored, wanted) if legacy else None
-        if legacy and found and wanted:  # a row common-io wrote, for this XCom
-            return legacy.read(found, wanted)
+        if legacy and found and wanted:  # a row common-io wrote, for this XCom: JSON, read whole
+            return projection.apply(legacy.read(found, wanted), projection.Wants.of(**requested()))
         team = _reading_team(store, wanted)
         read = functools.partial(store.pull, stored, wanted, team=team, **requested())
         # Reading many at once (fanin.py), an offloaded value is read later, with the others.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from xcomstore.codecs.arrow_blocks import TableBlocks, split
 from xcomstore.codecs.arrow_checks import check_faithful, series_name, series_name_back
 from xcomstore.codecs.arrow_columns import charge_cells, read_contiguous, validated
 from xcomstore.codecs.arrow_ipc import CheckedIpcStream
@@ -34,6 +35,21 @@ _IPC_COMPRESSION = {"zstd": "zstd", "lz4": "lz4_frame"}
 
 def _flavour(value: Any) -> str | None:
     return _FLAVOURS.get((root_module(value), type(value).__name__))
+
+
+#: The table libraries a read may ask for (`to=`), and the flavour each one means.
+TARGETS = {"arrow": "pyarrow.Table", "pandas": "pandas.DataFrame", "polars": "polars.DataFrame"}
+flavour_of = _flavour  # the flavour of a table value, or None for anything else
+
+
+def as_table(value: Any) -> Any:
+    """A table value (a Table, or a pandas or polars frame or series) as a pyarrow Table."""
+    return _to_table(value, _flavour(value))
+
+
+def from_table(table: Any, flavour: str, meta: Mapping[str, Any]) -> Any:
+    """`table` as a value of `flavour`: pandas never imported for the others, nor polars."""
+    return _from_table(table, flavour, meta)
 
 
 class ArrowCodec(Codec):
@@ -80,6 +96,11 @@ class ArrowCodec(Codec):
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
             writer.write_table(table, max_chunksize=rows)
         return int(table.nbytes) if compression in _IPC_COMPRESSION else None
+
+    def blocks(self, value: Any) -> TableBlocks:
+        """The value as blocks, one column of one row group each (format/blocks.py lays them
+        out): how tables are stored, so that a read of some columns reads only theirs."""
+        return split(_encodable(value, _flavour(value)))
 
     def decode(self, source: BinaryIO, meta: Mapping[str, Any]) -> Any:
         import pyarrow as pa

@@ -6,19 +6,22 @@ Plain Python with no Airflow metadata DB: the Airflow backend, the CLI and tests
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import platform
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from xcomstore.codecs import Codec, CodecRegistry, Description, JsonCodec
-from xcomstore.core import layout, policy, retention, signing
+from xcomstore.codecs.arrow import ArrowCodec
+from xcomstore.core import layout, policy, retention, signing, table_reads
 from xcomstore.core.observe import Observer
+from xcomstore.core.projection import WHOLE, Wants, apply, check_kind
 from xcomstore.core.reference import Reference, is_reference
 from xcomstore.core.routes import UNKNOWN_TEAM, Route, Team
 from xcomstore.core.settings import Settings
@@ -31,7 +34,7 @@ from xcomstore.errors import (
     StoreUnavailableError,
     XComStoreError,
 )
-from xcomstore.format import checksum, compression, container
+from xcomstore.format import blocks, checksum, compression, container
 from xcomstore.format.container import OpenObject, Seal
 from xcomstore.format.header import Header
 from xcomstore.format.streams import Budget, CountingWriter
@@ -244,7 +247,8 @@ class XComStore:
 
     def _header(self, codec: Codec, described: Description, origin: Origin) -> Header:
         settings = self.settings
-        native = settings.compression in codec.native_compression
+        blocked = isinstance(codec, ArrowCodec)  # tables are stored as blocks (format/blocks.py)
+        native = not blocked and settings.compression in codec.native_compression
         created = datetime.now(timezone.utc)
         expires = retention.expiry(origin, created, settings.retention, settings.retention_rules)
         return Header(
@@ -260,6 +264,7 @@ class XComStore:
             producer=_producer(),
             encryption=settings.encryption.new_params() if settings.encryption else None,
             checksum=settings.checksum,
+            layout="blocks" if blocked else "stream",
         )
 
     def _write(
@@ -282,13 +287,29 @@ class XComStore:
             sizes.append(counter.count if own is None else own)
 
         try:
-            seal = container.write_object(
-                replica.stream,
-                header,
-                encode,
-                level=self.settings.compression_level,
-                keyring=self.settings.encryption,
-            )
+            if header.layout == "blocks":
+                assert isinstance(codec, ArrowCodec)
+                table = codec.blocks(payload)
+                seal, size = blocks.write_blocked(
+                    replica.stream,
+                    header,
+                    table.columns,
+                    table.groups,
+                    table.schema,
+                    table.blocks,
+                    keyring=self.settings.encryption,
+                    level=self.settings.compression_level,
+                    limit=self.settings.max_size,
+                )
+                sizes.append(size)
+            else:
+                seal = container.write_object(
+                    replica.stream,
+                    header,
+                    encode,
+                    level=self.settings.compression_level,
+                    keyring=self.settings.encryption,
+                )
         except BaseException:
             replica.abort()
             raise
@@ -303,38 +324,60 @@ class XComStore:
         self.observer.failed("replica write", StoreUnavailableError(reason))
 
     # -- pull ------------------------------------------------------------------------------
-    def pull(self, stored: Any, wanted: Wanted | None = None, *, team: Team = UNKNOWN_TEAM) -> Any:
+    def pull(
+        self,
+        stored: Any,
+        wanted: Wanted | None = None,
+        *,
+        team: Team = UNKNOWN_TEAM,
+        columns: Sequence[str] | None = None,
+        to: str | None = None,
+    ) -> Any:
         """The value for what the metadata DB holds: a reference is read, JSON is decoded.
 
         `wanted` names the XCom being read, when the caller knows it: errors then name it, and
         a reference that belongs to another XCom (copied from another row) is refused. `team`
         is the team of the XCom's DAG where the caller knows it, for the route check.
+        `columns` and `to` project and convert a table (core/projection.py); a table stored as
+        blocks is read only as far as they need.
         """
         if not is_reference(stored):
-            return self.codecs.json.from_json_form(stored)
+            with self._reported("read", wanted or "", ""):
+                return apply(self.codecs.json.from_json_form(stored), Wants.of(columns, to))
         with self._reported("read", wanted or "", str(stored.get("uri"))):
             ref = self._parse(stored)
-        return self.read_reference(ref, wanted, team=team)
+        return self.read_reference(ref, wanted, team=team, columns=columns, to=to)
 
     def read_reference(
-        self, ref: Reference, wanted: Wanted | None = None, *, team: Team = UNKNOWN_TEAM
+        self,
+        ref: Reference,
+        wanted: Wanted | None = None,
+        *,
+        team: Team = UNKNOWN_TEAM,
+        columns: Sequence[str] | None = None,
+        to: str | None = None,
     ) -> Any:
         """Read the value, trying each copy in order; every copy must check out against `ref`."""
         started = time.perf_counter()
         with self._reported("read", wanted or "", ref.uri):
+            wants = Wants.of(columns, to)
+            check_kind(ref.codec, ref.type_name, wants)
             targets = self._targets(ref, wanted, team)  # refuse a forged copy up front
         origin = layout.origin_of(targets[0][1])
         with self._reported("read", origin, ref.uri):
-            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref))
+            value = self._first_good(targets, lambda loc, rel: self._decode(loc, rel, ref, wants))
         self.observer.loaded(ref, time.perf_counter() - started)
         return value
 
-    def read(self, uri: str) -> Any:
+    def read(self, uri: str, *, columns: Sequence[str] | None = None, to: str | None = None) -> Any:
         """Read a value by its URI alone, with no metadata DB: the object's header suffices."""
         with self._reported("read", "", uri):
+            wants = Wants.of(columns, to)
             location, relpath = self.locate(uri)
         with self._reported("read", layout.origin_of(relpath), uri):
-            return self._first_good([(location, relpath)], lambda loc, rel: self._decode(loc, rel))
+            return self._first_good(
+                [(location, relpath)], lambda loc, rel: self._decode(loc, rel, None, wants)
+            )
 
     def _targets(self, ref: Reference, wanted: Wanted | None, team: Team) -> list[tuple[Location, str]]:
         """Where the copies of `ref` are, each inside a configured location, of the XCom
@@ -382,19 +425,37 @@ class XComStore:
     def _failed_over(self, uri: str, error: XComStoreError) -> None:
         self.observer.failed("read copy", type(error)(f"{uri}: {error}; trying the next copy"))
 
-    def _decode(self, location: Location, relpath: str, ref: Reference | None = None) -> Any:
+    def _decode(
+        self, location: Location, relpath: str, ref: Reference | None = None, wants: Wants = WHOLE
+    ) -> Any:
         """The value of one copy. Read through a reference, the object must be the one it
         names (checksum, codec, compression, type, expiry) and decodes to no more than its
         `size`; always no more than max_size: a small hostile object cannot decode to a huge one."""
         budget = Budget.for_read(ref.size if ref else None, self.settings.max_size)
+        keyring = self.settings.encryption
+
+        def vet(header: Header) -> None:
+            self._check_header(relpath, header, ref)
+            check_kind(header.codec, header.type_name, wants)
+            if ref is not None and header.layout == "blocks" and header.meta.get("flavour") != ref.type_name:
+                # The flavour steers the decoding, as below: it must be the reference's type.
+                raise CorruptObjectError(
+                    f"the object's flavour {header.meta.get('flavour')!r} differs from the reference in "
+                    f"'type' (the reference says {ref.type_name!r}): its header was rewritten"
+                )
+
+        if wants.columns is not None:  # a table stored as blocks is read by ranges
+            checksum = ref.checksum if ref else None
+            ranged = table_reads.open_ranged(location, relpath, checksum, keyring, vet)
+            if ranged is not None:
+                return ranged.table(wants, budget, lambda wanted: table_reads.fetch(ranged, wanted))
         with location.reader(relpath) as (stream, stored):
             obj = self._open(relpath, stream, stored, ref.checksum if ref else None)
-            if ref is not None:
-                # trust boundary: the reference (signed, when signing keys are set) says what
-                # the object must be; a header that disagrees was swapped or rewritten.
-                # (No "expires" in a reference means none: the header must not invent one.)
-                container.check_against(obj.header, {**ref.to_json(), "expires": ref.expires})
+            vet(obj.header)
             codec = self.codecs.by_name(obj.header.codec)
+            if obj.header.layout == "blocks":
+                whole = table_reads.open_streamed(location, relpath, obj, keyring)
+                return whole.table(wants, budget, lambda _: table_reads.streamed(whole, stream))
             value = container.decode_payload(
                 obj, lambda s: codec.decode(s, obj.header.meta), self.settings.encryption, budget
             )
@@ -406,7 +467,16 @@ class XComStore:
                 f"the decoded value differs from the reference in 'type' ({codec.type_name(value)!r}, "
                 f"the reference says {ref.type_name!r}): its header was rewritten"
             )
-        return value
+        return apply(value, wants)
+
+    def _check_header(self, relpath: str, header: Header, ref: Reference | None) -> None:
+        if layout.object_path(header.origin) != relpath:
+            raise CorruptObjectError(f"the object's header says it holds XCom {header.origin}")
+        if ref is not None:
+            # trust boundary: the reference (signed, when signing keys are set) says what
+            # the object must be; a header that disagrees was swapped or rewritten.
+            # (No "expires" in a reference means none: the header must not invent one.)
+            container.check_against(header, {**ref.to_json(), "expires": ref.expires})
 
     def _open(self, relpath: str, stream: BinaryIO, size: int, expected_checksum: str | None) -> OpenObject:
         obj = container.open_object(stream, size, expected_checksum)
@@ -434,7 +504,7 @@ class XComStore:
         location, relpath = self.locate(uri)
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
-            container.verify_payload(obj, self.settings.encryption)
+            table_reads.verify_copy(location, relpath, obj, self.settings.encryption)
             return obj.header
 
     @contextlib.contextmanager
@@ -444,6 +514,12 @@ class XComStore:
         location, relpath = self.locate(uri)
         with _about(layout.origin_of(relpath), uri), location.reader(relpath) as (stream, size):
             obj = self._open(relpath, stream, size, None)
+            if obj.header.layout == "blocks":  # an Arrow stream, a verified row group a batch
+                whole = table_reads.open_streamed(location, relpath, obj, self.settings.encryption)
+                budget = Budget.for_read(None, self.settings.max_size)
+                batches = io.BufferedReader(table_reads.as_stream(whole, budget), 1 << 20)
+                yield obj.header, cast(BinaryIO, batches)
+                return
             plain, _ = container.plaintext_stream(obj, self.settings.encryption)
             try:
                 budget = Budget.for_read(None, self.settings.max_size)  # no reference: max_size

@@ -7,13 +7,14 @@ compressed while it is produced and decompressed while it is consumed, never hel
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Callable
 from typing import BinaryIO, Final, cast
 
 import lz4.frame
 import zstandard
 
-from xcomstore.errors import ConfigError
+from xcomstore.errors import ConfigError, ObjectFormatError
 from xcomstore.format.streams import BoundedReader, Budget
 
 NAMES: Final = ("zstd", "lz4", "gzip", "none")
@@ -87,3 +88,70 @@ def decompressing_reader(name: str, source: BinaryIO, budget: Budget | None = No
     if name not in readers:
         raise ConfigError(f"unknown compression {name!r}")
     return cast(BinaryIO, BoundedReader(cast(BinaryIO, readers[name]()), budget or Budget()))
+
+
+def compress(name: str, data: bytes | memoryview, level: int | None = None) -> bytes | memoryview:
+    """`data` compressed whole, as one frame: a block of a blocked payload (format/blocks.py).
+    Single-threaded: blocks are compressed in parallel by their writer."""
+    check(name, level)
+    lvl = DEFAULT_LEVELS[name] if level is None else level
+    if name == "zstd":
+        return zstandard.ZstdCompressor(level=lvl).compress(data)
+    if name == "lz4":
+        return bytes(lz4.frame.compress(data, compression_level=lvl))
+    if name == "gzip":
+        return gzip.compress(data, compresslevel=lvl, mtime=0)
+    return data  # "none": the bytes as they are, not a copy
+
+
+def decompress(name: str, data: bytes, size: int) -> bytes:
+    """The `size` bytes that `data` decompresses to; ObjectFormatError if it is any other size.
+
+    trust boundary: the size is what an index claims, bounded by the read's budget before this
+    is called; the frame's own claims are not believed (a bounded reader asks the decompressor
+    for at most one byte more than `size`)."""
+    if name == "none":
+        plain = data
+    else:
+        try:
+            plain = _decompressed(name, data, size)
+        except ObjectFormatError:
+            raise
+        except Exception as exc:  # a damaged frame: each library fails its own way
+            raise ObjectFormatError(f"a block does not decompress: {type(exc).__name__}: {exc}") from None
+    if len(plain) != size:
+        raise ObjectFormatError(f"a block decompresses to {len(plain)} bytes, its index says {size}")
+    return plain
+
+
+_ONE_SHOT: Final[dict[str, Callable[[bytes], bytes]]] = {
+    "zstd": lambda data: zstandard.ZstdDecompressor().decompress(data),
+    "lz4": lambda data: bytes(lz4.frame.decompress(data)),
+}
+
+
+def _declared_size(name: str, data: bytes) -> int | None:
+    """The decompressed size a zstd or lz4 frame declares in its header, if it does."""
+    try:
+        if name == "zstd":
+            declared = zstandard.frame_content_size(data)
+            return declared if declared >= 0 else None
+        found = lz4.frame.get_frame_info(data).get("content_size")
+        return int(found) if found else None
+    except (zstandard.ZstdError, RuntimeError, ValueError):
+        return None
+
+
+def _decompressed(name: str, data: bytes, size: int) -> bytes:
+    if name in _ONE_SHOT and _declared_size(name, data) == size:
+        # The frame declares the size the budget has paid for: decompressed in one call, into
+        # a buffer of exactly that size (what decompress() allocates from the declaration).
+        return _ONE_SHOT[name](data)
+    budget = Budget(size, "the size its index gives the block")
+    stream = decompressing_reader(name, cast(BinaryIO, io.BytesIO(data)), budget)
+    parts: list[bytes] = []
+    got = 0
+    while chunk := stream.read(size + 1 - got):
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)

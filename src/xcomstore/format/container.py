@@ -39,6 +39,13 @@ that a caller (gc trusting an `expires`) can refuse to act on it. Version 1 obje
 "upgrade xcomstore", instead of calling every new object corrupt; version 3 likewise for a
 reader of version 2.
 
+Version 4 is version 3 with the payload laid out as blocks (a table's columns, each block
+compressed, encrypted and digested on its own, and an index: format/blocks.py), so that a
+reader can fetch and verify only the blocks it needs. Its header says layout "blocks", and
+only a version 4 header may: an object of one layout is never read as the other, and a reader
+of version 3 refuses it with "upgrade xcomstore". Its payload digest is the digest of the
+index, which holds each block's digest.
+
 What the header says must still agree with the reference that led to it: `check_against`.
 """
 
@@ -58,7 +65,8 @@ from xcomstore.format.streams import Budget, HashingReader, HashingWriter
 
 MAGIC: Final = b"XCOMSTOR"
 SEAL_MAGIC: Final = b"XCSEAL\r\n"
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4  # the newest this reads: tables laid out as blocks (format/blocks.py)
+STREAM_VERSION: Final = 3  # what objects with one payload stream are still written as
 AUTHENTICATED_VERSION: Final = 3  # the first version whose seal covers the header
 OBJECT_DOMAIN: Final = b"xcomstore v3 object digest\x00"
 _PREFIX = struct.Struct(">8sHI")
@@ -127,22 +135,32 @@ def write_payload(
     """Write header, then the (compressed) payload bytes `fill` writes, encrypted if the header
     says so, then the seal. The payload digest covers the payload before encryption; the
     object digest covers the header as written, and the payload digest."""
+
+    def body(out: BinaryIO) -> tuple[int, bytes]:
+        encrypted = None
+        if header.encryption:
+            key, nonce = (keyring or Keyring()).key_for(header.encryption)
+            encrypted = EncryptingWriter(out, key, nonce)
+        hashed = HashingWriter(encrypted or out, header.checksum)  # type: ignore[arg-type]
+        try:
+            fill(hashed)  # type: ignore[arg-type]
+        finally:
+            hashed.close()  # stops the hashing thread, also when fill() fails
+        if encrypted is not None:
+            encrypted.close()
+        return hashed.count + (TAG_SIZE if encrypted else 0), hashed.digest()
+
+    return write_sealed(sink, header, body)
+
+
+def write_sealed(sink: BinaryIO, header: Header, body: Callable[[BinaryIO], tuple[int, bytes]]) -> Seal:
+    """Write prefix and header, the payload `body` writes (it returns the payload's stored
+    length and digest), then the seal. The version follows the header's layout."""
+    version = FORMAT_VERSION if header.layout == "blocks" else STREAM_VERSION
     header_bytes = header.to_bytes()
-    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)) + header_bytes
+    head = _PREFIX.pack(MAGIC, version, len(header_bytes)) + header_bytes
     sink.write(head)
-    encrypted = None
-    if header.encryption:
-        key, nonce = (keyring or Keyring()).key_for(header.encryption)
-        encrypted = EncryptingWriter(sink, key, nonce)
-    hashed = HashingWriter(encrypted or sink, header.checksum)  # type: ignore[arg-type]
-    try:
-        fill(hashed)  # type: ignore[arg-type]
-    finally:
-        hashed.close()  # stops the hashing thread, also when fill() fails
-    if encrypted is not None:
-        encrypted.close()
-    length = hashed.count + (TAG_SIZE if encrypted else 0)
-    digest = hashed.digest()
+    length, digest = body(sink)
     seal = Seal(length, digest, object_digest(head, length, digest))
     sink.write(_pack_seal(seal))
     return seal
@@ -151,6 +169,11 @@ def write_payload(
 def parse_prefix(raw: bytes) -> int:
     """Check magic and version in the first PREFIX_SIZE bytes; return the header length."""
     return _parse_prefix(raw)[1]
+
+
+def prefix_version(raw: bytes) -> int:
+    """The format version in the first PREFIX_SIZE bytes (checked as parse_prefix does)."""
+    return _parse_prefix(raw)[0]
 
 
 def _parse_prefix(raw: bytes) -> tuple[int, int]:
@@ -205,6 +228,20 @@ def _read_head(source: BinaryIO) -> tuple[int, bytes]:
     return version, prefix[:PREFIX_SIZE] + raw
 
 
+def parse_header(raw: bytes, version: int) -> Header:
+    """The header bytes of an object of `version`, whose layout must be the version's."""
+    header = Header.from_bytes(raw)
+    blocked = version >= FORMAT_VERSION
+    if blocked != (header.layout == "blocks") or (blocked and header.codec != "arrow"):
+        # The layout decides what the payload digest covers: an object that claims the other
+        # one is refused, never read the other way. Only tables are laid out as blocks.
+        raise ObjectFormatError(
+            f"corrupt object: format version {version} with a {header.codec} payload laid out "
+            f"as {header.layout!r}"
+        )
+    return header
+
+
 def payload_offset(header_length: int) -> int:
     return PREFIX_SIZE + header_length
 
@@ -227,7 +264,28 @@ def sealed_header(head: bytes, tail: bytes, size: int) -> tuple[Header, bool]:
         if len(tail) < need or size < end + need:
             raise ObjectFormatError("object is truncated: no seal at its end")
         _check_seal(parse_seal(tail[-need:], version), version, head[:end], size - end - need)
-    return Header.from_bytes(head[PREFIX_SIZE:end]), version >= AUTHENTICATED_VERSION
+    return parse_header(head[PREFIX_SIZE:end], version), version >= AUTHENTICATED_VERSION
+
+
+def sealed_ends(head: bytes, tail: bytes, expected_checksum: str | None = None) -> tuple[Header, Seal, int]:
+    """An object read by ranges: its header (from `head`, its first bytes: at least prefix and
+    header) and seal (the end of `tail`, its last bytes), checked against each other and against
+    the reference's checksum; and the payload's offset. Version 3 and later only: without an
+    object digest, nothing ties a seal read apart to the header."""
+    version, header_length = _parse_prefix(head)
+    start = payload_offset(header_length)
+    if len(head) < start:
+        raise ObjectFormatError("object is truncated inside its header")
+    if version < AUTHENTICATED_VERSION:
+        raise ObjectFormatError(f"format version {version} objects are read whole")
+    seal = parse_seal(tail[-seal_size(version) :], version)
+    _check_seal(seal, version, head[:start], seal.length)
+    header = parse_header(head[PREFIX_SIZE:start], version)
+    if expected_checksum is not None and checksum.label(header.checksum, seal.digest) != expected_checksum:
+        raise CorruptObjectError(
+            "the object's checksum differs from the reference's: it was replaced or modified"
+        )
+    return header, seal, start
 
 
 def check_against(header: Header, expected: Mapping[str, object]) -> None:
@@ -329,7 +387,7 @@ def open_object(source: BinaryIO, size: int, expected_checksum: str | None = Non
         seal = parse_seal(source.read(tail), version)
         _check_seal(seal, version, head, size - start - tail)
         source.seek(start)
-    header = Header.from_bytes(head[PREFIX_SIZE:])
+    header = parse_header(head[PREFIX_SIZE:], version)
     obj = OpenObject(
         header, source, start, size - start - tail, expected_checksum, version=version, head=head
     )
@@ -342,6 +400,8 @@ class _Plaintext:
     """The payload's plaintext (compressed) bytes, hashed as read; decrypted if need be."""
 
     def __init__(self, obj: OpenObject, keyring: Keyring | None) -> None:
+        if obj.header.layout != "stream":
+            raise ObjectFormatError("the payload is laid out as blocks: it is read block by block")
         self._obj = obj
         self._decrypting = None
         source = obj.source

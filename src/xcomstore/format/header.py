@@ -31,6 +31,10 @@ class Header:
     producer: Mapping[str, str] = field(default_factory=dict)
     encryption: Mapping[str, str] | None = None  # algorithm, key id and nonce when encrypted
     checksum: str = checksum.DEFAULT  # the seal's digest algorithm
+    # How the payload is laid out: "stream" (one encoded stream) or "blocks" (a table as blocks
+    # an index addresses, format/blocks.py). Written only when not "stream": older headers
+    # stay byte for byte what they were.
+    layout: str = "stream"
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -45,6 +49,7 @@ class Header:
             "producer": dict(self.producer),
             **({"encryption": dict(self.encryption)} if self.encryption else {}),
             "checksum": self.checksum,
+            **({"layout": self.layout} if self.layout != "stream" else {}),
         }
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -68,6 +73,7 @@ class Header:
             producer=_mapping(doc, "producer"),
             encryption=_mapping(doc, "encryption") or None,
             checksum=_known_checksum(doc.get("checksum", checksum.SHA256)),  # absent: version 1
+            layout=_known_layout(doc.get("layout", "stream")),
         )
 
 
@@ -95,6 +101,15 @@ def _mapping(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
 def _known_checksum(name: object) -> str:
     if name not in checksum.NAMES:
         raise ObjectFormatError(f"header names an unknown checksum {name!r}")
+    return str(name)
+
+
+LAYOUTS = ("stream", "blocks")
+
+
+def _known_layout(name: object) -> str:
+    if name not in LAYOUTS:
+        raise ObjectFormatError(f"header names an unknown payload layout {name!r}")
     return str(name)
 
 

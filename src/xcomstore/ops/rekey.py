@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xcomstore.core import table_reads
 from xcomstore.core.store import XComStore
 from xcomstore.errors import CorruptObjectError, XComStoreError
 from xcomstore.format import container
@@ -61,14 +62,17 @@ def _rewrite(store: XComStore, location: Location, relpath: str) -> None:
     keyring = store.settings.encryption
     with location.reader(relpath) as (stream, size):
         obj = container.open_object(stream, size)
-        plain, check = container.plaintext_stream(obj, keyring)
         header = dataclasses.replace(obj.header, encryption=keyring.new_params())
         pending = location.begin_write(relpath)
         try:
-            seal = container.write_payload(
-                pending.stream, header, lambda out: shutil.copyfileobj(plain, out, 8 << 20), keyring
-            )
-            check()  # the old copy was intact and the old key right, before anything is replaced
+            if obj.header.layout == "blocks":  # each block checked as it is re-encrypted
+                seal = table_reads.reencrypt(location, relpath, obj, keyring, pending.stream, header)
+            else:
+                plain, check = container.plaintext_stream(obj, keyring)
+                seal = container.write_payload(
+                    pending.stream, header, lambda out: shutil.copyfileobj(plain, out, 8 << 20), keyring
+                )
+                check()  # the old copy was intact and the old key right, before anything is replaced
             # Payload digests, whatever the versions: the header (and so the object digest) differs.
             if seal.digest != obj.seal.digest:
                 raise CorruptObjectError("re-encrypted payload does not match the original")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xcomstore.core import layout
+from xcomstore.core import layout, table_reads
 from xcomstore.core.routes import UNKNOWN_TEAM
 from xcomstore.core.store import XComStore
 from xcomstore.errors import XComStoreError
@@ -95,7 +95,7 @@ def _check(location: Location, relpath: str, keyring: Keyring) -> tuple[bytes | 
     try:
         with location.reader(relpath) as (stream, size):
             obj = container.open_object(stream, size)
-            container.verify_payload(obj, keyring)
+            table_reads.verify_copy(location, relpath, obj, keyring)
             return obj.seal.digest, "ok"
     except XComStoreError as exc:
         return None, str(exc)
