@@ -232,3 +232,24 @@ def _header(meta: dict[str, object], compression: str) -> Header:
         encryption=None,
         checksum="blake3",
     )
+
+
+@pytest.mark.parametrize("compression", ["gzip", "lz4"])
+def test_an_export_of_a_damaged_stream_is_an_object_format_error(
+    make_xcom_store: Callable[..., XComStore],
+    make_origin: Callable[..., Origin],
+    tmp_path: Path,
+    compression: str,
+) -> None:
+    """The payload's first read (the .npy or frame magic) already decompresses: a damaged
+    stream there is the object's fault, named as such, not a raw zlib or lz4 error."""
+    store = make_xcom_store(threshold="0", compression=compression)
+    stored = store.push(np.ones((300, 300), dtype=bool), make_origin())
+    header = store.head(stored["uri"])
+    path = Path(stored["uri"].removeprefix("file://"))
+    data = bytearray(path.read_bytes())
+    start = len(data) - stored["stored_bytes"] + container.PREFIX_SIZE + len(header.to_bytes())
+    data[start + 12 : start + 16] = b"\xff\x00\xff\x00"  # inside the compressed stream's first block
+    path.write_bytes(bytes(data))
+    with pytest.raises(ObjectFormatError):
+        write_file(store, stored["uri"], header, "npy", tmp_path / "value.npy")

@@ -165,9 +165,9 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 def _streamed(store: XComStore, uri: str, convert: Callable[[BinaryIO], Iterator[bytes]]) -> Iterator[bytes]:
     # A generator: the object is opened when the response starts and closed when it ends.
     with store.open_payload(uri) as (header, stream):
-        if header.codec == "numpy":
-            stream = NpyView(stream)  # type: ignore[assignment]  # zstd frames: the .npy they hold
         try:
+            if header.codec == "numpy":  # zstd frames: the .npy they hold (its first read decompresses)
+                stream = NpyView(stream)  # type: ignore[assignment]
             yield from convert(stream)
         except XComStoreError:
             raise
