@@ -439,3 +439,15 @@ def test_configured_registry_without_user_codecs_is_the_built_in_one() -> None:
     registry = CodecRegistry.configured(JsonCodec(), plugins=())
     assert [type(c) for c in registry.binary] == [type(c) for c in REGISTRY.binary]
     assert [type(c) for c in registry.binary] == [ArrowCodec, NumpyCodec, BytesCodec]
+
+
+def test_a_table_flavour_xcomstore_never_writes_is_the_objects_fault() -> None:
+    """The flavour is the header's (meta): a rewritten one is an ObjectFormatError, not a
+    TypeError escaping the read (found by the fuzzer, with the codec's name rewritten too)."""
+    sink = io.BytesIO()
+    table = pa.table({"a": [1, 2, 3]})
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    sink.seek(0)
+    with pytest.raises(ObjectFormatError, match="flavour"):
+        ArrowCodec().decode(sink, {"flavour": "x", "rows": 3})

@@ -14,7 +14,7 @@ from xcomstore.codecs.arrow_checks import check_faithful, series_name, series_na
 from xcomstore.codecs.arrow_columns import charge_cells, read_contiguous, validated
 from xcomstore.codecs.arrow_ipc import CheckedIpcStream
 from xcomstore.codecs.base import Codec, Description, root_module
-from xcomstore.errors import RejectedValueError
+from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.format.streams import budget_of
 
 _SERIES_COLUMN = "values"
@@ -155,7 +155,9 @@ def _from_table(table: Any, flavour: str, meta: Mapping[str, Any]) -> Any:
         if flavour == "polars.Series":
             return frame.to_series().alias(str(meta.get("name", "")))  # type: ignore[union-attr]
         return frame
-    raise TypeError(f"unknown table flavour {flavour!r}")
+    # trust boundary: the flavour is the header's word (meta): one xcomstore never writes is the
+    # object's fault, whatever else in it verified.
+    raise ObjectFormatError(f"the header names a table flavour xcomstore never writes: {flavour!r}")
 
 
 def _encodable(value: Any, flavour: str | None) -> Any:
