@@ -93,7 +93,7 @@ def assemble(
     schema: Any,
     wanted: Sequence[int],
     groups: Sequence[int],
-    raw_blocks: Callable[[int], Iterable[bytes]],
+    raw_blocks: Callable[[int], Iterable[bytes | memoryview]],
     budget: Budget,
     contiguous: bool,
 ) -> Any:
@@ -131,7 +131,7 @@ def _width(arrow_type: Any) -> int:
     return 0
 
 
-def _read_block(raw: bytes, field: Any, rows: int) -> Any:
+def _read_block(raw: bytes | memoryview, field: Any, rows: int) -> Any:
     """One block's column, as a one-column Table checked against the schema and the row group."""
     import pyarrow as pa
 
@@ -154,7 +154,7 @@ def _read_block(raw: bytes, field: Any, rows: int) -> Any:
     return part.column(0)
 
 
-def _refuse_compressed_batches(raw: bytes) -> None:
+def _refuse_compressed_batches(raw: bytes | memoryview) -> None:
     """trust boundary: pyarrow allocates what a compressed IPC buffer claims; blocks are never
     written so, and a block that is would have pyarrow allocate more than the budget knows."""
     view, at = memoryview(raw), 0

@@ -27,7 +27,7 @@ from xcomstore.codecs.arrow_blocks import assemble, pandas_index_columns, read_s
 from xcomstore.core.projection import Wants, flavour_for, selection
 from xcomstore.errors import ObjectFormatError
 from xcomstore.format import blocks, container
-from xcomstore.format.blocks import Block, BlockIndex
+from xcomstore.format.blocks import Block, BlockIndex, Raw
 from xcomstore.format.container import OpenObject, Seal
 from xcomstore.format.encryption import Keyring
 from xcomstore.format.header import Header
@@ -51,7 +51,7 @@ class BlockedObject:
     index: BlockIndex
     keyring: Keyring | None
 
-    def table(self, wants: Wants, budget: Budget, raws: Callable[[list[int]], Iterator[bytes]]) -> Any:
+    def table(self, wants: Wants, budget: Budget, raws: Callable[[list[int]], Iterator[Raw]]) -> Any:
         """The value `wants` asks for, from the raw blocks of the selected columns (`raws`:
         every selected column's blocks in order, given the selected columns)."""
         schema = read_schema(self.index.schema, self.index.columns)
@@ -83,10 +83,10 @@ class BlockedObject:
 
     def open(
         self,
-        stored: Iterable[tuple[Block, bytes]],
-        opener: Callable[..., bytes] = blocks.open_block,
+        stored: Iterable[tuple[Block, Raw]],
+        opener: Callable[..., Raw] = blocks.open_block,
         threaded: bool = True,
-    ) -> Iterator[bytes]:
+    ) -> Iterator[Raw]:
         """The raw bytes of each (block, stored bytes), in order, opened on a few threads (or
         what `opener` makes of them: blocks.check_block only verifies)."""
         if not threaded:
@@ -94,7 +94,7 @@ class BlockedObject:
                 yield opener(data, block, self.header, self.keyring)
             return
         with ThreadPoolExecutor(_OPENERS, thread_name_prefix="xcomstore-open") as pool:
-            pending: deque[Future[bytes]] = deque()
+            pending: deque[Future[Raw]] = deque()
             for block, data in stored:
                 pending.append(pool.submit(opener, data, block, self.header, self.keyring))
                 if len(pending) > _AHEAD:
@@ -164,22 +164,22 @@ def _with_index(
     return BlockedObject(location, relpath, header, start, index, keyring)
 
 
-def fetch(obj: BlockedObject, columns: list[int]) -> Iterator[bytes]:
+def fetch(obj: BlockedObject, columns: list[int]) -> Iterator[Raw]:
     """The raw blocks of `columns` (in that order), by concurrent ranged reads."""
     wanted = [b for c in columns for b in obj.index.of_column(c)]
     ranges = blocks.coalesce(wanted, _RANGE)
     spans = [(obj.payload_start + first, obj.payload_start + end) for first, end, _ in ranges]
     fetched = obj.location.read_ranges(obj.relpath, spans)
-    stored: dict[int, bytes] = {}
+    stored: dict[int, memoryview] = {}
     for (first, _, members), data in zip(ranges, fetched, strict=True):
         view = memoryview(data)
-        for block in members:
-            stored[block.number] = bytes(view[block.start - first : block.end - first])
+        for block in members:  # views, not copies: the range's bytes are freed with its last block
+            stored[block.number] = view[block.start - first : block.end - first]
     del fetched
     return obj.open((block, stored.pop(block.number)) for block in wanted)
 
 
-def streamed(obj: BlockedObject, source: BinaryIO) -> Iterator[bytes]:
+def streamed(obj: BlockedObject, source: BinaryIO) -> Iterator[Raw]:
     """Every block's raw bytes, read in order from `source` (positioned at the payload)."""
     return obj.open(stored(obj, source))
 
@@ -249,7 +249,7 @@ def _ipc_chunks(obj: BlockedObject, budget: Budget) -> Iterator[bytes]:
     yield from _drain(collected)
 
 
-def _one_each(raws: list[bytes]) -> Callable[[int], list[bytes]]:
+def _one_each(raws: list[Raw]) -> Callable[[int], list[Raw]]:
     """The raw blocks of one row group, by column."""
     return lambda column: raws[column : column + 1]
 

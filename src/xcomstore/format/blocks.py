@@ -48,6 +48,9 @@ from xcomstore.format.container import Seal
 from xcomstore.format.encryption import TAG_SIZE, Keyring
 from xcomstore.format.header import Header
 
+#: A block's bytes: bytes, or a view into a range read for several blocks (no copy).
+Raw = bytes | memoryview
+
 INDEX_DOMAIN: Final = b"xcomstore v4 block index\x00"
 INDEX_MAGIC: Final = b"XCBLKIX\n"
 INDEX_NUMBER: Final = (1 << 64) - 1  # the index's nonce counter: no block can have it
@@ -118,12 +121,12 @@ class BlockWriter:
         self._cipher = _Cipher.for_header(header, keyring)
         self._workers = max(1, min(8, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="xcomstore-block")
-        self._pending: deque[Future[tuple[bytes | memoryview, list[object]]]] = deque()
+        self._pending: deque[Future[tuple[Raw, list[object]]]] = deque()
         self._entries: list[list[object]] = []
         self.length = 0
         self.raw = 0  # bytes of the blocks before compression: the reference's size
 
-    def add(self, raw: bytes | memoryview) -> None:
+    def add(self, raw: Raw) -> None:
         size = memoryview(raw).nbytes
         self.raw += size
         if self._limit is not None and self.raw > self._limit:
@@ -136,7 +139,7 @@ class BlockWriter:
         while len(self._pending) > self._workers * _IN_FLIGHT_PER_WORKER:
             self._write_next()
 
-    def _seal(self, number: int, raw: bytes | memoryview) -> tuple[bytes | memoryview, list[object]]:
+    def _seal(self, number: int, raw: Raw) -> tuple[Raw, list[object]]:
         level = _TABLE_LEVELS.get(self._header.compression) if self._level is None else self._level
         plain = compression.compress(self._header.compression, raw, level)
         digest = _digest(self._header.checksum, plain)
@@ -180,7 +183,7 @@ def write_blocked(
     columns: Sequence[str],
     groups: Sequence[int],
     schema: bytes,
-    raws: Iterable[bytes | memoryview],
+    raws: Iterable[Raw],
     *,
     keyring: Keyring | None = None,
     level: int | None = None,
@@ -243,7 +246,7 @@ def index_digest(algorithm: str, plain: bytes) -> bytes:
     return _digest(algorithm, INDEX_DOMAIN + plain)
 
 
-def _digest(algorithm: str, data: bytes | memoryview) -> bytes:
+def _digest(algorithm: str, data: Raw) -> bytes:
     hasher = checksum.new(algorithm)
     hasher.update(data)
     return hasher.digest()
@@ -324,13 +327,13 @@ def check_extent(index: BlockIndex, index_start: int) -> None:
         )
 
 
-def open_block(stored: bytes, block: Block, header: Header, keyring: Keyring | None) -> bytes:
+def open_block(stored: Raw, block: Block, header: Header, keyring: Keyring | None) -> Raw:
     """The block's raw bytes, once its stored bytes are decrypted and match the index's digest.
     The caller has charged `block.raw` to the read's budget."""
     return compression.decompress(header.compression, check_block(stored, block, header, keyring), block.raw)
 
 
-def check_block(stored: bytes, block: Block, header: Header, keyring: Keyring | None) -> bytes:
+def check_block(stored: Raw, block: Block, header: Header, keyring: Keyring | None) -> Raw:
     """The block's plain (compressed) bytes, decrypted and checked against the index's digest:
     all that verifying an object needs, nothing decompressed."""
     if len(stored) != block.stored:
@@ -374,11 +377,11 @@ class _Cipher:
         head, tail = self._nonce[:4], int.from_bytes(self._nonce[4:], "big")
         return head + (tail ^ number).to_bytes(8, "big")
 
-    def encrypt(self, number: int, plain: bytes | memoryview) -> bytes:
+    def encrypt(self, number: int, plain: Raw) -> bytes:
         data = bytes(plain) if isinstance(plain, memoryview) else plain  # AESGCM takes no Arrow views
         return self._aead.encrypt(self._nonce_of(number), data, None)
 
-    def decrypt(self, number: int, stored: bytes) -> bytes:
+    def decrypt(self, number: int, stored: Raw) -> bytes:
         from cryptography.exceptions import InvalidTag
 
         try:

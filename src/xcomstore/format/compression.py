@@ -104,7 +104,7 @@ def compress(name: str, data: bytes | memoryview, level: int | None = None) -> b
     return data  # "none": the bytes as they are, not a copy
 
 
-def decompress(name: str, data: bytes, size: int) -> bytes:
+def decompress(name: str, data: bytes | memoryview, size: int) -> bytes | memoryview:
     """The `size` bytes that `data` decompresses to; ObjectFormatError if it is any other size.
 
     trust boundary: the size is what an index claims, bounded by the read's budget before this
@@ -124,13 +124,13 @@ def decompress(name: str, data: bytes, size: int) -> bytes:
     return plain
 
 
-_ONE_SHOT: Final[dict[str, Callable[[bytes], bytes]]] = {
+_ONE_SHOT: Final[dict[str, Callable[[bytes | memoryview], bytes]]] = {
     "zstd": lambda data: zstandard.ZstdDecompressor().decompress(data),
     "lz4": lambda data: bytes(lz4.frame.decompress(data)),
 }
 
 
-def _declared_size(name: str, data: bytes) -> int | None:
+def _declared_size(name: str, data: bytes | memoryview) -> int | None:
     """The decompressed size a zstd or lz4 frame declares in its header, if it does."""
     try:
         if name == "zstd":
@@ -142,7 +142,7 @@ def _declared_size(name: str, data: bytes) -> int | None:
         return None
 
 
-def _decompressed(name: str, data: bytes, size: int) -> bytes:
+def _decompressed(name: str, data: bytes | memoryview, size: int) -> bytes:
     if name in _ONE_SHOT and _declared_size(name, data) == size:
         # The frame declares the size the budget has paid for: decompressed in one call, into
         # a buffer of exactly that size (what decompress() allocates from the declaration).
