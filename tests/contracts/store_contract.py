@@ -250,7 +250,17 @@ class StoreContract:
 
     # -- ranges, delete, list --------------------------------------------------------------
     @pytest.mark.parametrize(
-        ("start", "end"), [(0, 14), (0, None), (100, 200), (len(DATA) - 48, None), (len(DATA) - 5, len(DATA))]
+        ("start", "end"),
+        [
+            (0, 14),
+            (0, None),
+            (100, 200),
+            (len(DATA) - 48, None),
+            (len(DATA) - 5, len(DATA)),
+            (-48, None),  # the end of an object, as a blocked table's read takes its index
+            (-48, -8),
+            (-2 * len(DATA), 10),  # past the start: from the start
+        ],
     )
     def test_read_range(self, location: Location, start: int, end: int | None) -> None:
         put(location, OBJECT, DATA)

@@ -198,7 +198,7 @@ class Location:
         read = (
             (lambda: self._read_local(relpath, start, end))
             if self.local
-            else (lambda: self.fs.cat_file(target, start=start, end=end))
+            else (lambda: self._read_remote(target, start, end))
         )
         try:
             data = self.retry.run(f"read {self.uri(relpath)}", read)
@@ -218,11 +218,16 @@ class Location:
 
     def _read_local(self, relpath: str, start: int, end: int | None) -> bytes:
         with os.fdopen(self._open_existing(relpath), "rb") as stream:
-            size = os.fstat(stream.fileno()).st_size
-            first = max(0, start + size if start < 0 else start)
-            last = size if end is None else max(first, min(size, end + size if end < 0 else end))
+            first, last = _absolute(start, end, os.fstat(stream.fileno()).st_size)
             stream.seek(first)
             return stream.read(last - first)
+
+    def _read_remote(self, target: str, start: int, end: int | None) -> bytes:
+        if start < 0 or (end is not None and end < 0):
+            # Not every store answers a suffix range (Azurite's blob service sends no
+            # Content-Range for one, and adlfs then fails): ask the size, send absolute offsets.
+            start, end = _absolute(start, end, int(self.fs.size(target)))
+        return bytes(self.fs.cat_file(target, start=start, end=end))
 
     def delete(self, relpath: str) -> bool:
         """Delete the object; False if it was not there."""
@@ -479,3 +484,11 @@ def _abort_upload(stream: Any) -> None:
             discard()
     with contextlib.suppress(Exception):
         stream.closed = True
+
+
+def _absolute(start: int, end: int | None, size: int) -> tuple[int, int]:
+    """(first, last) byte offsets in an object of `size` for a range whose negative offsets
+    count from its end, as Python slices do (end None: to the end)."""
+    first = max(0, start + size if start < 0 else start)
+    last = size if end is None else max(first, min(size, end + size if end < 0 else end))
+    return first, last
