@@ -15,6 +15,7 @@ cannot hold).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -28,8 +29,10 @@ import pyarrow as pa
 import pytest
 from tests.fuzz import mutate
 
+from xcomstore.core import layout
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
+from xcomstore.format import container
 from xcomstore.identity import Origin
 from xcomstore.ops import preview as preview_module
 from xcomstore.ops.export import download
@@ -279,14 +282,11 @@ def test_csv_refuses_nested_columns_before_streaming(store: XComStore) -> None:
 # -- a download damaged after its first batch -------------------------------------------------
 def _later_batch_damaged(root: Path, name: str) -> None:
     """A table whose first batch is sound and whose second has string offsets past its data:
-    the download has started (its first piece was sent) when the damage is reached."""
+    the download has started (its first piece was sent) when the damage is reached. A version 3
+    object (one Arrow stream, as tables were written before blocks), sealed as written."""
     settings = Settings.from_mapping({"path": f"file://{root}", "threshold": "0"})
     store = XComStore.from_settings(settings)
-    reference = store.push(
-        pa.table({"s": ["a", "bb"]}), Origin(dag_id="dag", run_id="run", task_id="t", map_index=-1, key=name)
-    )
-    path = root / store.location.relative(reference["uri"])
-    head, _, _ = mutate.split(path.read_bytes())
+    origin = Origin(dag_id="dag", run_id="run", task_id="t", map_index=-1, key=name)
     good = pa.record_batch({"s": pa.array(["a", "bb"] * 100)})
     offsets = np.arange(201, dtype=np.int32)
     offsets[100] = 1 << 30  # a middle one: pyarrow checks only the last as it builds the array
@@ -296,7 +296,19 @@ def _later_batch_damaged(root: Path, name: str) -> None:
     with pa.ipc.new_stream(sink, good.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_batch(good)
         writer.write_batch(pa.record_batch([bad], names=["s"]))
-    path.write_bytes(mutate.assemble(head, sink.getvalue().to_pybytes()))
+    payload = sink.getvalue().to_pybytes()
+    value = pa.table({"s": ["a", "bb"]})
+    codec = store.codecs.binary_for(value)
+    assert codec is not None
+    described = codec.describe(value)
+    header = dataclasses.replace(
+        store._header(codec, described, origin),
+        layout="stream",
+        compression="none",
+        meta={**described.meta, "compression": "zstd"},  # Arrow's own buffer compression
+    )
+    with store.location.writer(layout.object_path(origin)) as out:
+        container.write_object(out, header, lambda stream: stream.write(payload))
 
 
 def test_a_batch_damaged_later_ends_the_download_with_an_error(tmp_path: Path) -> None:
