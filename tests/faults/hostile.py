@@ -11,6 +11,7 @@ a segfault must show as a signal, not as a dead pytest.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -20,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from xcomstore.format import checksum
 from xcomstore.format.container import PREFIX_SIZE, SEAL_MAGIC, object_digest, parse_prefix, write_payload
@@ -138,6 +139,27 @@ def arrow_ipc(table: Any, compression: str | None = None, batch_rows: int | None
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table, max_chunksize=batch_rows)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def write_stream_table(store: Any, origin: Origin, value: Any, payload: Callable[[BinaryIO], Any]) -> str:
+    """Write `value`'s object as xcomstore wrote tables before blocks: version 3, one Arrow
+    stream (`payload` writes it, with Arrow's own zstd buffer compression); its URI."""
+    from xcomstore.core import layout
+    from xcomstore.format import container
+
+    codec = store.codecs.binary_for(value)
+    assert codec is not None
+    described = codec.describe(value)
+    header = dataclasses.replace(
+        store._header(codec, described, origin),
+        layout="stream",
+        compression="none",
+        meta={**described.meta, "compression": "zstd"},  # Arrow's own buffer compression
+    )
+    relpath = layout.object_path(origin)
+    with store.location.writer(relpath) as sink:
+        container.write_object(sink, header, payload)
+    return str(store.location.uri(relpath))
 
 
 # -- the reading child -----------------------------------------------------------------------

@@ -11,8 +11,9 @@ from tests.servers.s3 import S3Server
 from xcomstore.core.store import FilesystemOpener
 
 
-@pytest.mark.s3
-class TestXComStoreOnS3(XComStoreContract):
+class OnS3:
+    """The stores of a contract: two prefixes of a fresh bucket, through s3fs with short timeouts."""
+
     @pytest.fixture
     def urls(self, s3_server: S3Server, s3_bucket: str, s3_conn_id: str, s3_url: str) -> tuple[str, str]:
         return s3_url, s3_server.url(s3_conn_id, s3_bucket, "xcom-copy")
@@ -23,11 +24,10 @@ class TestXComStoreOnS3(XComStoreContract):
 
 
 @pytest.mark.s3
-class TestProjectionOnS3(ProjectionContract):
-    @pytest.fixture
-    def urls(self, s3_server: S3Server, s3_bucket: str, s3_conn_id: str, s3_url: str) -> tuple[str, str]:
-        return s3_url, s3_server.url(s3_conn_id, s3_bucket, "xcom-copy")
+class TestXComStoreOnS3(OnS3, XComStoreContract):
+    pass
 
-    @pytest.fixture
-    def opener(self, s3_fast: FilesystemOpener) -> FilesystemOpener:
-        return s3_fast
+
+@pytest.mark.s3
+class TestProjectionOnS3(OnS3, ProjectionContract):
+    pass

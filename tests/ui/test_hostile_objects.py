@@ -15,7 +15,6 @@ cannot hold).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -27,12 +26,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from tests.faults import hostile
 from tests.fuzz import mutate
 
-from xcomstore.core import layout
 from xcomstore.core.settings import Settings
 from xcomstore.core.store import XComStore
-from xcomstore.format import container
 from xcomstore.identity import Origin
 from xcomstore.ops import preview as preview_module
 from xcomstore.ops.export import download
@@ -297,18 +295,7 @@ def _later_batch_damaged(root: Path, name: str) -> None:
         writer.write_batch(good)
         writer.write_batch(pa.record_batch([bad], names=["s"]))
     payload = sink.getvalue().to_pybytes()
-    value = pa.table({"s": ["a", "bb"]})
-    codec = store.codecs.binary_for(value)
-    assert codec is not None
-    described = codec.describe(value)
-    header = dataclasses.replace(
-        store._header(codec, described, origin),
-        layout="stream",
-        compression="none",
-        meta={**described.meta, "compression": "zstd"},  # Arrow's own buffer compression
-    )
-    with store.location.writer(layout.object_path(origin)) as out:
-        container.write_object(out, header, lambda stream: stream.write(payload))
+    hostile.write_stream_table(store, origin, pa.table({"s": ["a", "bb"]}), lambda out: out.write(payload))
 
 
 def test_a_batch_damaged_later_ends_the_download_with_an_error(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from tests.contracts.projection_contract import KEYS, block_of
+from tests.faults import hostile
 
+from xcomstore.codecs import ArrowCodec
 from xcomstore.core import layout
 from xcomstore.core.store import XComStore
 from xcomstore.errors import CorruptObjectError, ObjectFormatError, ProjectionError
@@ -154,19 +156,10 @@ def test_tables_written_before_blocks_read_whole(make_xcom_store: MakeStore, ori
     """A version 3 table (one Arrow stream) is read whole, then projected and converted."""
     store = make_xcom_store(compression="zstd")
     value = frame()
-    codec = store.codecs.binary_for(value)
-    assert codec is not None
-    described = codec.describe(value)
-    header = dataclasses.replace(
-        store._header(codec, described, origin),
-        layout="stream",
-        compression="none",
-        meta={**described.meta, "compression": "zstd"},
+    uri = hostile.write_stream_table(
+        store, origin, value, lambda out: ArrowCodec().encode(value, out, "zstd")
     )
-    relpath = layout.object_path(origin)
-    with store.location.writer(relpath) as sink:
-        container.write_object(sink, header, lambda stream: codec.encode(value, stream, "zstd"))
-    uri = store.location.uri(relpath)
+    relpath = store.location.relative(uri)
     assert container.prefix_version(store.location.read_range(relpath, 0, PREFIX_SIZE)) == 3
     pd.testing.assert_frame_equal(store.read(uri), value)
     pd.testing.assert_frame_equal(store.read(uri, columns=["c", "a"]), value[["c", "a"]])

@@ -134,7 +134,10 @@ def open_streamed(
     """A blocked object opened as a stream (`obj`, positioned at its payload): its seal (if
     the stream could not be seeked to it) and index come from one ranged read of its end."""
     tail_size = blocks.FIRST_TAIL + container.SEAL_SIZE
-    tail = location.read_range(relpath, -min(tail_size, obj.payload_length + container.SEAL_SIZE), None)
+    # Absolute offsets: the object's size is known here, and a range from the end would cost
+    # stores that cannot answer one a request for the size (Location.read_range).
+    end = obj.payload_start + obj.payload_length + container.SEAL_SIZE
+    tail = location.read_range(relpath, end - min(tail_size, obj.payload_length + container.SEAL_SIZE), end)
     seal_bytes = tail[-container.SEAL_SIZE :]
     seal = obj.take_seal(seal_bytes) if not obj.header_authenticated else obj.seal
     payload_tail = tail[: len(tail) - container.SEAL_SIZE]
