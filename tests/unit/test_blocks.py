@@ -253,3 +253,18 @@ def test_rekey_and_repair_keep_blocked_tables_verified(
     with pytest.raises(CorruptObjectError, match="block 0"):
         only_new.verify(plain["uri"])
     assert "block 0" in rekey(make_xcom_store(encryption_keys=f"k3:{KEYS[3:]}, {new_key}")).errors[0]
+
+
+def test_uncompressed_blocks_are_the_columns_own_buffers() -> None:
+    # An uncompressed, unencrypted push writes a column's values from the table's memory: the
+    # block's pieces are views of its buffers, not copies (a copy per block made an 80 MB
+    # frame's push 2-3x slower than the stream layout before it).
+    values = pa.array(np.linspace(0, 1, 300_000))
+    table = pa.table({"x": values, "y": values})
+    made = ArrowCodec().blocks(table)
+    data = values.buffers()[1]
+    pieces = [p for block in made.blocks for p in block]
+    addresses = {
+        np.frombuffer(p, dtype="u1").ctypes.data for p in pieces if memoryview(p).nbytes >= data.size
+    }
+    assert data.address in addresses

@@ -50,6 +50,8 @@ from xcomstore.format.header import Header
 
 #: A block's bytes: bytes, or a view into a range read for several blocks (no copy).
 Raw = bytes | memoryview
+#: A block to write, as the pieces it is made of, in order (a table's own buffers: no copy).
+Pieces = Sequence[Raw]
 
 INDEX_DOMAIN: Final = b"xcomstore v4 block index\x00"
 INDEX_MAGIC: Final = b"XCBLKIX\n"
@@ -102,9 +104,10 @@ class BlockIndex:
 
 # -- writing -------------------------------------------------------------------------------------
 class BlockWriter:
-    """Writes blocks (raw bytes, in index order) into a payload, sealing each in a thread pool:
-    compression, hashing and encryption release the GIL, so blocks are sealed on every core while
-    earlier ones are written. finish() writes the index and returns (stored length, digest)."""
+    """Writes blocks (each given as its pieces, in index order) into a payload, sealing each in
+    a thread pool: compression, hashing and encryption release the GIL, so blocks are sealed on
+    every core while earlier ones are written. finish() writes the index and returns (stored
+    length, digest)."""
 
     def __init__(
         self,
@@ -121,13 +124,13 @@ class BlockWriter:
         self._cipher = _Cipher.for_header(header, keyring)
         self._workers = max(1, min(8, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="xcomstore-block")
-        self._pending: deque[Future[tuple[Raw, list[object]]]] = deque()
+        self._pending: deque[Future[tuple[Pieces, list[object]]]] = deque()
         self._entries: list[list[object]] = []
         self.length = 0
         self.raw = 0  # bytes of the blocks before compression: the reference's size
 
-    def add(self, raw: Raw) -> None:
-        size = memoryview(raw).nbytes
+    def add(self, pieces: Pieces) -> None:
+        size = sum(memoryview(piece).nbytes for piece in pieces)
         self.raw += size
         if self._limit is not None and self.raw > self._limit:
             raise RejectedValueError(
@@ -135,21 +138,25 @@ class BlockWriter:
                 "(AIRFLOW__XCOMSTORE__MAX_SIZE) while being written. Nothing was stored."
             )
         number = len(self._entries) + len(self._pending)
-        self._pending.append(self._pool.submit(self._seal, number, raw))
+        self._pending.append(self._pool.submit(self._seal, number, pieces, size))
         while len(self._pending) > self._workers * _IN_FLIGHT_PER_WORKER:
             self._write_next()
 
-    def _seal(self, number: int, raw: Raw) -> tuple[Raw, list[object]]:
-        level = _TABLE_LEVELS.get(self._header.compression) if self._level is None else self._level
-        plain = compression.compress(self._header.compression, raw, level)
-        digest = _digest(self._header.checksum, plain)
-        stored = self._cipher.encrypt(number, plain) if self._cipher else plain
-        return stored, [len(plain), memoryview(raw).nbytes, digest.hex()]
+    def _seal(self, number: int, pieces: Pieces, size: int) -> tuple[Pieces, list[object]]:
+        if self._header.compression == "none" and self._cipher is None:
+            plain = pieces  # written as they are: an uncompressed push copies nothing here
+        else:
+            level = _TABLE_LEVELS.get(self._header.compression) if self._level is None else self._level
+            plain = [compression.compress(self._header.compression, _joined(pieces), level)]
+        digest = _digest(self._header.checksum, *plain)
+        stored = [self._cipher.encrypt(number, _joined(plain))] if self._cipher else plain
+        return stored, [sum(memoryview(p).nbytes for p in plain), size, digest.hex()]
 
     def _write_next(self) -> None:
         stored, entry = self._pending.popleft().result()
-        self._sink.write(stored)
-        self.length += memoryview(stored).nbytes
+        for piece in stored:
+            self._sink.write(piece)
+            self.length += memoryview(piece).nbytes
         self._entries.append(entry)
 
     def finish(self, columns: Sequence[str], groups: Sequence[int], schema: bytes) -> tuple[int, bytes]:
@@ -183,7 +190,7 @@ def write_blocked(
     columns: Sequence[str],
     groups: Sequence[int],
     schema: bytes,
-    raws: Iterable[Raw],
+    raws: Iterable[Pieces],
     *,
     keyring: Keyring | None = None,
     level: int | None = None,
@@ -246,10 +253,17 @@ def index_digest(algorithm: str, plain: bytes) -> bytes:
     return _digest(algorithm, INDEX_DOMAIN + plain)
 
 
-def _digest(algorithm: str, data: Raw) -> bytes:
+def _digest(algorithm: str, *pieces: Raw) -> bytes:
     hasher = checksum.new(algorithm)
-    hasher.update(data)
+    for piece in pieces:
+        hasher.update(piece)
     return hasher.digest()
+
+
+def _joined(pieces: Pieces) -> Raw:
+    """The pieces as one buffer: copied only if there are several (compressors and AES-GCM
+    take one)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 # -- reading -------------------------------------------------------------------------------------
