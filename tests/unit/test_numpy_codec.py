@@ -100,6 +100,37 @@ def test_zstd_arrays_are_independent_frames(
     assert raw == [4 << 20, 4 << 20, _BIG.nbytes - (8 << 20)]
 
 
+def test_frames_zstd_would_not_shrink_by_an_eighth_are_stored_as_they_are(
+    make_xcom_store: Callable[..., XComStore], make_origin: Callable[..., Origin]
+) -> None:
+    """Random float64 saves 4 % under zstd: stored raw (no compression, read straight into the
+    array); a compressible array in the same push layout is compressed."""
+    store = make_xcom_store(threshold="0", compression="zstd")
+    compressible = np.repeat(np.arange(1100.0), 1300).reshape(1100, 1300)
+    for value, stored in ((_BIG, True), (compressible, False)):
+        ref = store.push(value, make_origin(key=f"stored-{stored}"))
+        with store.open_payload(ref["uri"]) as (_, payload):
+            lengths = _lengths(payload.read())
+        assert [bool(length & numpy_zstd.STORED) for _, length in lengths] == [stored] * 3
+        if not stored:
+            assert sum(length for _, length in lengths) < value.nbytes / 8
+        _same(store.pull(ref), value)
+
+
+def test_arrays_of_the_first_frame_layout_still_read() -> None:
+    """MAGIC_V1 payloads (every frame compressed) decode; a stored bit is refused in them."""
+    frames = _frames_v1(VALUE, [(8000, _zstd(PLAIN))])
+    _same(NumpyCodec().decode(io.BytesIO(frames), {}), VALUE)
+    body = struct.pack(">II", 8000, 8000 | numpy_zstd.STORED) + PLAIN
+    hostile = numpy_zstd.MAGIC_V1 + _npy(VALUE)[: len(_npy(VALUE)) - VALUE.nbytes] + body
+    with pytest.raises(ObjectFormatError, match="claims 8000 bytes"):
+        NumpyCodec().decode(io.BytesIO(hostile), {})
+
+
+def _frames_v1(value: np.ndarray, frames: list[tuple[int, bytes]]) -> bytes:
+    return numpy_zstd.MAGIC_V1 + _framed(value, frames)[len(numpy_zstd.MAGIC) :]
+
+
 def test_arrays_written_before_the_frames_still_read(tmp_path: Path) -> None:
     """An object from an older xcomstore: a zstd stream around the plain .npy."""
     header = _header(NumpyCodec().describe(_BIG).meta, "zstd")
@@ -136,15 +167,32 @@ def _frames(data: bytes) -> list[tuple[int, bytes]]:
     rest = data[len(numpy_zstd.MAGIC) + len(_npy(np.zeros(0))) :]  # the header of a 1-D float64
     found, at = [], 0
     while at < len(rest):
-        raw, size = struct.unpack_from(">II", rest, at)
+        raw, length = struct.unpack_from(">II", rest, at)
+        size = length & ~numpy_zstd.STORED
         found.append((raw, rest[at + 8 : at + 8 + size]))
         at += 8 + size
     return found
 
 
-def _framed(value: np.ndarray, frames: list[tuple[int, bytes]]) -> bytes:
+def _lengths(data: bytes) -> list[tuple[int, int]]:
+    """Each frame's raw length and length field (with its STORED bit)."""
+    rest = data[len(numpy_zstd.MAGIC) + len(_npy(np.zeros((0, 0)))) :]
+    found, at = [], 0
+    while at < len(rest):
+        raw, length = struct.unpack_from(">II", rest, at)
+        found.append((raw, length))
+        at += 8 + (length & ~numpy_zstd.STORED)
+    return found
+
+
+def _framed(value: np.ndarray, frames: list[tuple[int, bytes]] | list[tuple[int, bytes, bool]]) -> bytes:
+    """The payload of `value` with these frames: (raw length, bytes[, stored])."""
     header = _npy(value)[: len(_npy(value)) - value.nbytes]
-    body = b"".join(struct.pack(">II", raw, len(frame)) + frame for raw, frame in frames)
+    body = b"".join(
+        struct.pack(">II", frame[0], len(frame[1]) | (numpy_zstd.STORED if frame[2:] == (True,) else 0))
+        + frame[1]
+        for frame in frames
+    )
     return numpy_zstd.MAGIC + header + body
 
 
@@ -168,6 +216,8 @@ PLAIN = VALUE.tobytes()
         ([(4000, _zstd(PLAIN[:4000])), (4000, _zstd(bytes(64 << 20)))], "does not declare"),  # bomb
         ([(8000, _zstd(PLAIN)[:-5])], "frame"),  # truncated frame
         ([(0, b""), (8000, _zstd(PLAIN))], "claims 0 bytes"),
+        ([(8000, PLAIN[:4000], True)], r"claims 8000 bytes in 4000 \(stored\)"),
+        ([(8008, PLAIN + bytes(8), True)], r"claims 8008 bytes in 8008 \(stored\)"),
     ],
     ids=[
         "past-array",
@@ -179,9 +229,11 @@ PLAIN = VALUE.tobytes()
         "bomb",
         "truncated",
         "empty",
+        "stored-short",
+        "stored-past-array",
     ],
 )
-def test_hostile_frames_are_refused(frames: list[tuple[int, bytes]], refusal: str) -> None:
+def test_hostile_frames_are_refused(frames: list[tuple[int, bytes, bool]], refusal: str) -> None:
     payload = _framed(VALUE, frames)
     with pytest.raises(ObjectFormatError, match=refusal):
         NumpyCodec().decode(io.BytesIO(payload), {"dtype": "float64", "shape": [1000]})

@@ -80,7 +80,7 @@ class NumpyCodec(Codec):
 
         # The payload says which layout it is: the frames' magic, or the .npy's own.
         magic = source.read(len(numpy_zstd.MAGIC))
-        framed = magic == numpy_zstd.MAGIC
+        framed = magic in numpy_zstd.MAGICS
         shape, fortran, dtype = _read_header(source, source if framed else io.BytesIO(magic))
         _check_header(shape, dtype, meta)
         # trust boundary: the header's shape × itemsize is checked against the budget before
@@ -89,7 +89,10 @@ class NumpyCodec(Codec):
         budget_of(source).reserve(count * dtype.itemsize, ARRAY)
         array = np.empty(count, dtype=dtype)
         if dtype.itemsize:
-            (numpy_zstd.read_frames if framed else _fill)(source, array.view(np.uint8).data)
+            if framed:
+                numpy_zstd.read_frames(source, array.view(np.uint8).data, magic)
+            else:
+                numpy_zstd.fill(source, array.view(np.uint8).data, "the .npy data")
         return array.reshape(shape, order="F" if fortran else "C")
 
 
@@ -161,15 +164,3 @@ def _check_header(shape: tuple[int, ...], dtype: Any, meta: Mapping[str, Any]) -
     declared = meta.get("shape")
     if isinstance(declared, list) and declared != list(shape):
         raise ObjectFormatError(f"the .npy has shape {list(shape)}, the object's header says {declared}")
-
-
-def _fill(source: BinaryIO, view: memoryview) -> None:
-    """Read exactly len(view) bytes of `source` into `view`. What is read is never changed
-    again, so an uncompressed payload is hashed while the next chunk is read (readinto_kept)."""
-    read = getattr(source, "readinto_kept", None) or source.readinto  # type: ignore[attr-defined]
-    filled = 0
-    while filled < len(view):
-        got = read(view[filled : filled + _CHUNK])
-        if not got:
-            raise ObjectFormatError(f"the .npy data ends after {filled} of {len(view)} bytes")
-        filled += got
