@@ -14,6 +14,7 @@ move at most 1.3x their bytes and take at most 0.2x the full pull.
 
 On moto every ranged GET copies the whole object in the server (its FakeKey.value), so a read
 of a few columns of a large object pays per request what the streamed full pull pays once.
+`--azure` runs the same on Azurite, whose ranged reads read only the range from its file.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000, help="rows (x 20 float64 columns)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--s3", action="store_true", help="also on a local moto S3 server")
+    parser.add_argument("--azure", action="store_true", help="also on a local Azurite blob server")
     parser.add_argument("--compression", default="none")
     args = parser.parse_args()
     frame = _frame(args.rows)
@@ -152,6 +154,28 @@ def main() -> None:
 
             url = server.make_bucket("projection").replace("bench_s3@", "")
             run("s3", url, opener, frame, args.repeats, args.compression)
+    if args.azure:
+        _on_azurite(frame, args.repeats, args.compression)
+
+
+def _on_azurite(frame: Any, repeats: int, compression: str) -> None:
+    """The same on Azurite (scripts/install-servers), which answers a ranged read from its
+    file: what a store that reads only the asked range does."""
+    import fsspec
+    from tests.servers.azure import start_azure
+
+    with tempfile.TemporaryDirectory(prefix="xcs-azurite-") as data:
+        server = start_azure(Path(data))
+        try:
+            server.create_bucket("projection")
+
+            def opener(url: str) -> tuple[Any, str]:
+                fs = fsspec.filesystem("abfs", skip_instance_cache=True, **server.storage_options())
+                return fs, url.removeprefix("abfs://").split("@")[-1]
+
+            run("azure", "abfs://projection/store", opener, frame, repeats, compression)
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":
