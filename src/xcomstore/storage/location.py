@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from xcomstore.errors import ForgedReferenceError, ObjectNotFoundError
 from xcomstore.storage.local import LocalTree
 from xcomstore.storage.retry import RetryPolicy
-from xcomstore.storage.streamed import open_streamed
+from xcomstore.storage.streamed import open_streamed, size_of
 
 _UPLOAD_PART = 16 << 20
 _RANGE_THREADS = 8
@@ -186,8 +186,10 @@ class Location:
                 stream: BinaryIO = os.fdopen(self._open_existing(relpath), "rb")
                 size = os.fstat(stream.fileno()).st_size
             else:
-                size = int(self.fs.size(target))
-                stream = open_streamed(self.fs, target) or self.fs.open(target, "rb")
+                streamed = open_streamed(self.fs, target)
+                known = size_of(streamed) if streamed else None  # one request, not a HEAD then a GET
+                size = int(self.fs.size(target)) if known is None else known
+                stream = streamed or self.fs.open(target, "rb")
         except FileNotFoundError:
             raise ObjectNotFoundError(f"no object at {self.uri(relpath)}") from None
         with stream:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 _BUFFER = 1 << 20
 
@@ -30,6 +30,16 @@ def open_streamed(fs: Any, path: str) -> BinaryIO | None:
     except (NotImplementedError, AttributeError):  # a wrapper (fsspec's dirfs) of one that can't
         return None
     return io.BufferedReader(raw, _BUFFER)
+
+
+def size_of(stream: BinaryIO) -> int | None:
+    """The size of the object `stream` (open_streamed's) reads, as the response to its GET
+    says (s3fs keeps it): its first bytes are read for it, which saves asking the size in a
+    request of its own. None if the filesystem does not say."""
+    reader = cast(io.BufferedReader, stream)
+    reader.peek(1)
+    size = getattr(getattr(reader.raw, "_file", None), "size", None)
+    return size if type(size) is int and size >= 0 else None
 
 
 class _StreamedRaw(io.RawIOBase):
