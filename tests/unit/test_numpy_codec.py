@@ -96,7 +96,7 @@ def test_zstd_arrays_are_independent_frames(
     with store.open_payload(stored["uri"]) as (_, payload):
         data = payload.read()
     assert data.startswith(numpy_zstd.MAGIC + b"\x93NUMPY")
-    raw = [raw for raw, _ in _frames(data)]
+    raw = [raw for raw, _ in _lengths(data)]
     assert raw == [4 << 20, 4 << 20, _BIG.nbytes - (8 << 20)]
 
 
@@ -161,17 +161,6 @@ def _npy(value: np.ndarray) -> bytes:
     sink = io.BytesIO()
     NumpyCodec().encode(value, sink, "none")
     return sink.getvalue()
-
-
-def _frames(data: bytes) -> list[tuple[int, bytes]]:
-    rest = data[len(numpy_zstd.MAGIC) + len(_npy(np.zeros(0))) :]  # the header of a 1-D float64
-    found, at = [], 0
-    while at < len(rest):
-        raw, length = struct.unpack_from(">II", rest, at)
-        size = length & ~numpy_zstd.STORED
-        found.append((raw, rest[at + 8 : at + 8 + size]))
-        at += 8 + size
-    return found
 
 
 def _lengths(data: bytes) -> list[tuple[int, int]]:

@@ -63,14 +63,15 @@ def _block(table: Any, index: int, start: int, count: int) -> list[Raw]:
 
     field = table.schema.field(index)
     part = pa.Table.from_arrays([table.column(index).slice(start, count)], schema=pa.schema([field]))
-    sink = _Pieces()
+    sink = PieceSink()
     with pa.ipc.new_stream(sink, part.schema) as writer:
         writer.write_table(part)
     return sink.pieces
 
 
-class _Pieces:
-    """A write-only file for pyarrow's stream writer that keeps what it is given."""
+class PieceSink:
+    """A write-only file for pyarrow's stream writer that keeps what it is given, as views (the
+    large ones are of Arrow's own buffers: nothing is copied)."""
 
     closed = False
 
@@ -78,7 +79,7 @@ class _Pieces:
         self.pieces: list[Raw] = []
 
     def write(self, data: Any) -> int:
-        view = memoryview(data)
+        view = memoryview(data).cast("B")  # pyarrow's buffers export signed bytes
         self.pieces.append(view)
         return view.nbytes
 

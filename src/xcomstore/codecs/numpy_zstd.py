@@ -113,7 +113,7 @@ def read_frames(source: BinaryIO, target: memoryview, magic: bytes = MAGIC) -> N
             raw, length = _LENGTHS.unpack(_exactly(source, _LENGTHS.size))
             stored = _check_lengths(raw, length, len(target) - filled, magic, filled)
             if stored:
-                fill(source, target[filled : filled + raw])
+                fill(source, target[filled : filled + raw], "the array's stored frame")
             else:
                 yield _exactly(source, length), target[filled : filled + raw]
             filled += raw
@@ -135,7 +135,7 @@ def _check_lengths(raw: int, length: int, left: int, magic: bytes, at: int | Non
     return stored
 
 
-def fill(source: BinaryIO, view: memoryview, what: str = "the array's stored frame") -> None:
+def fill(source: BinaryIO, view: memoryview, what: str) -> None:
     """Read exactly len(view) bytes of `source` into `view`, in chunks. What is read is never
     changed again, so it is hashed while the next chunk is read (readinto_kept)."""
     read = getattr(source, "readinto_kept", None) or source.readinto  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
 from xcomstore.codecs import arrow
-from xcomstore.codecs.arrow_blocks import assemble, pandas_index_columns, read_schema
+from xcomstore.codecs.arrow_blocks import PieceSink, assemble, pandas_index_columns, read_schema
 from xcomstore.core.projection import Wants, flavour_for, selection
 from xcomstore.errors import ObjectFormatError
 from xcomstore.format import blocks, container
@@ -231,13 +231,13 @@ def as_stream(obj: BlockedObject, budget: Budget) -> io.RawIOBase:
     return _Chunks(_ipc_chunks(obj, budget))
 
 
-def _ipc_chunks(obj: BlockedObject, budget: Budget) -> Iterator[bytes]:
+def _ipc_chunks(obj: BlockedObject, budget: Budget) -> Iterator[Raw]:
     import pyarrow as pa
 
     schema = read_schema(obj.index.schema, obj.index.columns)
     columns = list(range(len(obj.index.columns)))
-    collected: list[bytes] = []
-    sink = _Collector(collected)
+    sink = PieceSink()
+    collected = sink.pieces
     with pa.ipc.new_stream(sink, schema) as writer:
         yield from _drain(collected)
         for group, rows in enumerate(obj.index.groups):
@@ -257,37 +257,17 @@ def _one_each(raws: list[Raw]) -> Callable[[int], list[Raw]]:
     return lambda column: raws[column : column + 1]
 
 
-def _drain(collected: list[bytes]) -> Iterator[bytes]:
+def _drain(collected: list[Raw]) -> Iterator[Raw]:
     while collected:
         yield collected.pop(0)
-
-
-class _Collector:
-    """A write-only file for pyarrow's stream writer: what it writes, kept for the reader."""
-
-    closed = False
-
-    def __init__(self, into: list[bytes]) -> None:
-        self._into = into
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        self._into.append(chunk)
-        return len(chunk)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class _Chunks(io.RawIOBase):
     """A readable stream of the chunks an iterator makes."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[Raw]) -> None:
         self._chunks = chunks
-        self._head = b""
+        self._head: Raw = b""
 
     def readable(self) -> bool:
         return True

@@ -130,7 +130,7 @@ class BlockWriter:
         self.raw = 0  # bytes of the blocks before compression: the reference's size
 
     def add(self, pieces: Pieces) -> None:
-        size = sum(memoryview(piece).nbytes for piece in pieces)
+        size = _nbytes(pieces)
         self.raw += size
         if self._limit is not None and self.raw > self._limit:
             raise RejectedValueError(
@@ -143,20 +143,20 @@ class BlockWriter:
             self._write_next()
 
     def _seal(self, number: int, pieces: Pieces, size: int) -> tuple[Pieces, list[object]]:
-        if self._header.compression == "none" and self._cipher is None:
-            plain = pieces  # written as they are: an uncompressed push copies nothing here
+        if self._header.compression == "none":
+            plain = pieces  # hashed (and, unencrypted, written) as they are: no copy
         else:
             level = _TABLE_LEVELS.get(self._header.compression) if self._level is None else self._level
             plain = [compression.compress(self._header.compression, _joined(pieces), level)]
         digest = _digest(self._header.checksum, *plain)
         stored = [self._cipher.encrypt(number, _joined(plain))] if self._cipher else plain
-        return stored, [sum(memoryview(p).nbytes for p in plain), size, digest.hex()]
+        return stored, [_nbytes(plain), size, digest.hex()]
 
     def _write_next(self) -> None:
         stored, entry = self._pending.popleft().result()
         for piece in stored:
             self._sink.write(piece)
-            self.length += memoryview(piece).nbytes
+        self.length += _nbytes(stored)
         self._entries.append(entry)
 
     def finish(self, columns: Sequence[str], groups: Sequence[int], schema: bytes) -> tuple[int, bytes]:
@@ -258,6 +258,10 @@ def _digest(algorithm: str, *pieces: Raw) -> bytes:
     for piece in pieces:
         hasher.update(piece)
     return hasher.digest()
+
+
+def _nbytes(pieces: Pieces) -> int:
+    return sum(memoryview(piece).nbytes for piece in pieces)
 
 
 def _joined(pieces: Pieces) -> Raw:

@@ -38,8 +38,7 @@ def size_of(stream: BinaryIO) -> int | None:
     request of its own. None if the filesystem does not say."""
     reader = cast(io.BufferedReader, stream)
     reader.peek(1)
-    size = getattr(getattr(reader.raw, "_file", None), "size", None)
-    return size if type(size) is int and size >= 0 else None
+    return cast(_StreamedRaw, reader.raw).size()
 
 
 class _StreamedRaw(io.RawIOBase):
@@ -52,6 +51,11 @@ class _StreamedRaw(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def size(self) -> int | None:
+        """The object's size once the first read began, if the filesystem's file says it."""
+        size = getattr(self._file, "size", None)
+        return size if type(size) is int and size >= 0 else None
 
     def readinto(self, buffer: Any) -> int:
         return int(self._sync(self._loop, self._fill, memoryview(buffer).cast("B")))
