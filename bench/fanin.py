@@ -8,8 +8,9 @@ the backend putting each one off, then core.fanin reading them through s3fs from
 server (bench/s3server.py). The values are pushed first by the backend itself (not timed).
 Each mode runs --repeat times; the best time counts. It prints the CPU time the server and the
 task used: moto is Python, so its CPU per request (and the task's own: HTTP, checksum, decoding)
-bounds what any number of concurrent reads can gain on the machine's cores. On a busy machine
-the ratio is noisy.
+bounds what any number of concurrent reads can gain on the machine's cores. With --latency-ms
+each request waits that long in the server first (bench/slow_s3.py, no CPU), as against a remote
+store, where waiting is what concurrency hides. On a busy machine the ratio is noisy.
 """
 
 from __future__ import annotations
@@ -50,9 +51,16 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=1.0, help="size of each value in MB (default 1)")
     parser.add_argument("--concurrency", type=int, default=0, help="max_concurrency (default: the option's)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode, best counts (default 2)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0,
+        help="answer each S3 request that late, as a remote store does (default 0: local moto)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-fanin-") as scratch:
-        server = MotoServer(Path(scratch) / "moto.log")
+        server = MotoServer(Path(scratch) / "moto.log", args.latency_ms)
+        print(f"S3 server: moto, each request answered after {args.latency_ms:g} ms", flush=True)
         try:
             _configure(server, Path(scratch))
             run(server.pid, args.values, int(args.size_mb * _MB), args.concurrency, args.repeat)

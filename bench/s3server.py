@@ -37,13 +37,15 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
 class MotoServer:
     """Started by the bench, stopped by the bench; one bucket per case."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, latency_ms: float = 0) -> None:
+        """`latency_ms`: each request answered that late (bench/slow_s3.py), as a remote store's."""
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        moto = Path(sys.executable).with_name("moto_server")
+        moto = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(self.port)]
+        slow = [sys.executable, "-m", "bench.slow_s3", str(self.port), str(latency_ms)]
         self._log = log_path.open("wb")
         self._process = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
+            slow if latency_ms else moto,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
