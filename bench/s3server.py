@@ -34,6 +34,13 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
     raise RuntimeError(f"moto_server did not listen on port {port} within {timeout} s")
 
 
+def _command(port: int, latency_ms: float) -> list[str]:
+    """moto's own server, or bench/slow_s3.py's wrapper of the same application if it is to be slow."""
+    if latency_ms:
+        return [sys.executable, "-m", "bench.slow_s3", str(port), str(latency_ms)]
+    return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+
+
 class MotoServer:
     """Started by the bench, stopped by the bench; one bucket per case."""
 
@@ -41,11 +48,9 @@ class MotoServer:
         """`latency_ms`: each request answered that late (bench/slow_s3.py), as a remote store's."""
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        moto = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(self.port)]
-        slow = [sys.executable, "-m", "bench.slow_s3", str(self.port), str(latency_ms)]
         self._log = log_path.open("wb")
         self._process = subprocess.Popen(
-            slow if latency_ms else moto,
+            _command(self.port, latency_ms),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

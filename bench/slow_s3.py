@@ -1,6 +1,6 @@
 """`python -m bench.slow_s3 PORT LATENCY_MS`: moto's S3 server, each request answered after
-LATENCY_MS milliseconds, as a remote store's first byte comes late (AWS's S3 performance guide
-speaks of 100-200 ms first-byte latency for small objects; within a region often 10-30 ms).
+LATENCY_MS milliseconds, as a remote store's first byte comes late (AWS's S3 performance
+guidelines speak of roughly 100-200 ms for small objects).
 
 The wait is a sleep in the request's own thread (moto serves each request on a thread of its
 own), so it costs the machine no CPU: on a 2-core machine against a local moto, the server's
