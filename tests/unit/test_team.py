@@ -11,7 +11,7 @@ from airflow.sdk.api.datamodels._generated import DagRun
 from airflow.sdk.execution_time.context import set_current_context
 
 from xcomstore.airflow import team
-from xcomstore.airflow.plugin import TeamListener, XComStorePlugin
+from xcomstore.airflow.plugin import TaskListener, XComStorePlugin
 from xcomstore.core.routes import UNKNOWN_TEAM
 
 NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -61,6 +61,6 @@ def test_the_running_dags_team_comes_from_its_run_context() -> None:
 
 
 def test_the_plugin_registers_the_listener_that_records_the_team() -> None:
-    assert any(isinstance(listener, TeamListener) for listener in XComStorePlugin.listeners)
-    TeamListener().on_task_instance_running(None, object())  # not the SDK's: ignored
+    assert any(isinstance(listener, TaskListener) for listener in XComStorePlugin.listeners)
+    TaskListener().on_task_instance_running(None, object())  # not the SDK's: ignored
     assert team._running is None

@@ -8,17 +8,21 @@ to `deserialize_value` in turn, so each offloaded value would wait for the one b
 | `xcom_pull()` of all map indexes, `xcomstore.pull(map_index=None)` | `BaseXCom.get_all` / `aget_all` | the backend's get_all: every row, then the objects concurrently |
 | a lazy sequence sliced | `LazyXComSequence.__getitem__(slice)` | the same |
 | a lazy sequence iterated (`for`, `list()`, `==`, `hash`, `.map`, `.zip`) | `LazyXComSequence.__iter__` | rows one at a time as the SDK takes them, the objects concurrently, a few rows ahead |
+| `xcom_pull(map_indexes=[...])`, `xcom_pull(task_ids=[...])`, a mapped task group's upstream | `RuntimeTaskInstance.xcom_pull` / `axcom_pull`: `get_one` per index, `get_all` per task | the values of the whole call, concurrently |
 | `.expand` over a mapped output, an index | `LazyXComSequence.__getitem__(int)` | one value: read at once |
 
 While `deferring()`, the backend's `deserialize_value` returns a core.fanin `Pending` for an
 offloaded row instead of reading it (checks and binding unchanged: the read is only put off),
-and `gather` / `iterate` resolve those with `[xcomstore] max_concurrency` threads. Rows are
+and `gather` / `iterate` resolve those with `[xcomstore] max_concurrency` threads. Around a
+whole `xcom_pull`, which calls get_one or get_all once per index or task, `collecting()` makes
+those leave their Pendings for the pull to gather at its end, all at once. Rows are
 always fetched by the task's own thread, one after another, as the SDK does: only object
 reads go to the pool. Inline values are in the row, and pass through untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import importlib
@@ -33,7 +37,9 @@ from xcomstore.core.fanin import Pending
 log = logging.getLogger(__name__)
 
 _deferring: ContextVar[bool] = ContextVar("xcomstore_deferring", default=False)
+_collecting: ContextVar[bool] = ContextVar("xcomstore_collecting", default=False)
 _SEQUENCE = ("airflow.sdk.execution_time.lazy_sequence", "LazyXComSequence")
+_TASK_INSTANCE = ("airflow.sdk.execution_time.task_runner", "RuntimeTaskInstance")
 _MARK = "__xcomstore_fan_in__"
 #: How many values to read at once: the backend's setting, told by install().
 _concurrency: Callable[[], int] = lambda: 1  # noqa: E731  (until install: one after another)
@@ -49,14 +55,36 @@ def deferring() -> Iterator[None]:
         _deferring.reset(token)
 
 
+@contextlib.contextmanager
+def collecting() -> Iterator[None]:
+    """Offloaded values deserialized inside stay `Pending`, also through `gather`: whoever set
+    it gathers them all at the end."""
+    deferred, collected = _deferring.set(True), _collecting.set(True)
+    try:
+        yield
+    finally:
+        _collecting.reset(collected)
+        _deferring.reset(deferred)
+
+
 def later(read: Callable[[], Any], xcom: object) -> Any:
     """`read()` now, or a Pending for it when the current read defers offloaded values."""
     return Pending(read, xcom) if _deferring.get() else read()
 
 
 def gather(values: list[Any] | None) -> list[Any] | None:
-    """`values` with each Pending read, concurrently, in order (None, the SDK's empty, stays)."""
-    return None if values is None else fanin.gather(values, _concurrency())
+    """`values` with each Pending read, concurrently, in order (None, the SDK's empty, stays);
+    while `collecting()`, `values` as they are, for the collector to gather."""
+    if values is None or _collecting.get():
+        return values
+    return fanin.gather(values, _concurrency())
+
+
+def _gathered(pulled: Any) -> Any:
+    """What a collected `xcom_pull` returned, read: a list's Pendings concurrently, or one."""
+    if isinstance(pulled, list) and any(isinstance(value, Pending) for value in pulled):
+        return fanin.gather(pulled, _concurrency())
+    return fanin.gather([pulled], 1)[0] if isinstance(pulled, Pending) else pulled
 
 
 def iterate(sequence: Any) -> Iterator[Any]:
@@ -82,7 +110,8 @@ def install(concurrency: Callable[[], int]) -> bool:
     False if this SDK has no sequence class we know (they are then read one by one)."""
     global _concurrency
     _concurrency = concurrency
-    cls = _sequence_class()
+    collect_pulls(_sdk_class(_TASK_INSTANCE))  # if it is loaded yet; else the plugin does
+    cls = _sdk_class(_SEQUENCE)
     if cls is None or not callable(getattr(cls, "__getitem__", None)):
         log.info("xcomstore: no %s in this task SDK; its values are read one after another", _SEQUENCE[1])
         return False
@@ -92,8 +121,42 @@ def install(concurrency: Callable[[], int]) -> bool:
     return True
 
 
-def _sequence_class() -> Any:
-    module, name = _SEQUENCE
+def collect_pulls(cls: Any) -> None:
+    """Make the task instance class's `xcom_pull` / `axcom_pull` gather at their end what they
+    read. The backend is imported while the SDK's task runner is (its XCom class is resolved
+    as the runner loads), so the runner's class may not exist yet then: the xcomstore plugin's
+    listener calls this again as each task starts, with the running task instance's class."""
+    if cls is None or not callable(getattr(cls, "xcom_pull", None)):
+        return
+    if not getattr(cls.xcom_pull, _MARK, False):
+        cls.xcom_pull = _pull_collected(cls.xcom_pull)
+        if callable(getattr(cls, "axcom_pull", None)):
+            cls.axcom_pull = _apull_collected(cls.axcom_pull)
+
+
+def _pull_collected(xcom_pull: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(xcom_pull)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with collecting():
+            pulled = xcom_pull(self, *args, **kwargs)
+        return _gathered(pulled)
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+def _apull_collected(axcom_pull: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(axcom_pull)
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with collecting():
+            pulled = await axcom_pull(self, *args, **kwargs)
+        return await asyncio.to_thread(_gathered, pulled)  # off the loop, as aget_all's
+
+    return wrapper
+
+
+def _sdk_class(where: tuple[str, str]) -> Any:
+    module, name = where
     try:
         return getattr(importlib.import_module(module), name, None)
     except ImportError:

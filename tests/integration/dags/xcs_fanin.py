@@ -4,7 +4,8 @@
 reader takes one read path and returns the head of every value it got, in the order it got
 them, with the most object reads it saw running at once (each read is slowed a little, as a
 store's latency would, so that concurrent reads overlap): `xcom_pull` of all map indexes,
-iterating and slicing the lazy sequence, `xcomstore.pull` of all map indexes, of one and of an
+`xcom_pull` of a list of map indexes and of a list of tasks, iterating and slicing the lazy
+sequence, `xcomstore.pull` of all map indexes, of one and of an
 unmapped task, and `.expand` over the output (one value per instance). (`axcom_pull` cannot
 run here: dag.test()'s in-process supervisor has no `asend`; test_fanin.py checks it apart.)
 """
@@ -22,6 +23,7 @@ from airflow.sdk import dag, task
 N = 8
 SIZE = 4000  # above the tests' 1 KiB threshold
 LATENCY = 0.03  # seconds added to each object read
+PICKED = [6, 0, 2, 5, 3, 1]  # map indexes asked for in this order (3 is inline)
 
 
 def value_of(index: int) -> str:
@@ -88,6 +90,16 @@ def xcs_fanin() -> None:
             return report(context["ti"].xcom_pull(task_ids="produce"), seen)
 
     @task
+    def pull_indexes(**context: Any) -> dict[str, Any]:
+        with counted_reads() as seen:
+            return report(context["ti"].xcom_pull(task_ids="produce", map_indexes=PICKED), seen)
+
+    @task
+    def pull_tasks(**context: Any) -> dict[str, Any]:
+        with counted_reads() as seen:
+            return report(context["ti"].xcom_pull(task_ids=["single", "produce"]), seen)
+
+    @task
     def iterate(values: Any) -> dict[str, Any]:
         with counted_reads() as seen:
             return report(list(values), seen)  # iterates (after a count)
@@ -114,6 +126,8 @@ def xcs_fanin() -> None:
     slices(values)
     [values, single()] >> pull_api()
     values >> pull_all()
+    values >> pull_indexes()
+    [values, single()] >> pull_tasks()
 
 
 the_dag = xcs_fanin()

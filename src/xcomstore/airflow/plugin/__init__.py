@@ -11,6 +11,7 @@ imports nothing heavy: the app is built on the first request to it, in the API s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -43,21 +44,28 @@ def _view(name: str, href: str, destination: str, url_route: str, **extra: Any) 
     return {"name": name, "href": href, "destination": destination, "url_route": url_route, **extra}
 
 
-class TeamListener:
-    """Records the team of the task starting in this process, for `team=` routes: the backend
-    is handed no task instance (see xcomstore.airflow.team)."""
+class TaskListener:
+    """As a task starts in this process: records its team, for `team=` routes (the backend is
+    handed no task instance: xcomstore.airflow.team), and has its task instance's `xcom_pull`
+    read many values at once (xcomstore.airflow.fanin), if xcomstore is the XCom backend."""
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
         from xcomstore.airflow import team
 
         team.record(task_instance)
+        if "xcomstore.airflow.backend" in sys.modules and type(task_instance).__module__.startswith(
+            "airflow.sdk."
+        ):
+            from xcomstore.airflow import fanin
+
+            fanin.collect_pulls(type(task_instance))
 
 
 class XComStorePlugin(AirflowPlugin):
     # Airflow reads these as class attributes of the plugin class (it never instantiates it).
     name = "xcomstore"
-    listeners = [TeamListener()]  # noqa: RUF012
+    listeners = [TaskListener()]  # noqa: RUF012
     fastapi_apps = [{"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "XCom store"}]  # noqa: RUF012
     external_views = [  # noqa: RUF012
         _view("XCom store", f"{_BASE}/", "nav", "xcomstore", category="browse"),
