@@ -63,7 +63,8 @@ def _best(repeats: int, read: Callable[[], Any]) -> float:
     return min(times)
 
 
-def _frame(rows: int) -> Any:
+def frame_of(rows: int) -> Any:
+    """COLUMNS float64 columns of noise (it barely compresses), `rows` long."""
     import numpy as np
     import pandas as pd
 
@@ -134,7 +135,7 @@ def main() -> None:
     parser.add_argument("--azure", action="store_true", help="also on a local Azurite blob server")
     parser.add_argument("--compression", default="none")
     args = parser.parse_args()
-    frame = _frame(args.rows)
+    frame = frame_of(args.rows)
     folder = tempfile.mkdtemp(prefix="xcs-projection-")
     try:
         from xcomstore.storage.location import fsspec_filesystem

@@ -32,8 +32,8 @@ from typing import Any
 
 from bench.airflow_home import backend_env, base_env, copy_home, make_template
 from bench.cases import AIRFLOW_BACKENDS, Case, ValueSpec
-from bench.reads_task import CASE_DIR_ENV
 from bench.s3server import MotoServer
+from bench.taskside import CASE_DIR_ENV
 
 _MB = 1_000_000
 _DAG = Path(__file__).resolve().parent / "reads_dag.py"
@@ -86,7 +86,11 @@ def _run(backend: str, spec: dict[str, Any], template: Path, work: Path, server:
     log = directory / "dag.log"
     with log.open("wb") as sink:
         done = subprocess.run(
-            [sys.executable, "-c", _DAG_TEST], env=env, cwd=directory, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-c", f"from bench.worker import run_dag; run_dag({_DAG.name!r})"],
+            env=env,
+            cwd=directory,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     print(f"{backend}: {time.perf_counter() - started:.0f} s", flush=True)
     found = directory / "reads.json"
@@ -94,16 +98,6 @@ def _run(backend: str, spec: dict[str, Any], template: Path, work: Path, server:
         return json.loads(found.read_text())
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
     return f"fails: {tail[0][:200]}"
-
-
-_DAG_TEST = """
-import importlib.util, os, pathlib
-path = pathlib.Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "reads_dag.py"
-spec = importlib.util.spec_from_file_location("reads_dag", path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.reads_dag.test()
-"""
 
 
 def _table(results: dict[str, Any]) -> str:

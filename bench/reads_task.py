@@ -8,6 +8,7 @@ conversion. Only the read is timed; checking what came back is not.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -15,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import measured
+from bench.projection import COLUMNS, WANTED, frame_of
+from bench.taskside import CASE_DIR_ENV
 
-CASE_DIR_ENV = "BENCH_CASE_DIR"
 FRAME_TASK = "frame"
 SHARD_TASK = "shard"
-COLUMNS = 20
-WANTED = ["c3", "c17"]
 
 
+@functools.cache
 def case() -> dict[str, Any]:
     return dict(json.loads((Path(os.environ[CASE_DIR_ENV]) / "case.json").read_text()))
 
@@ -33,12 +34,8 @@ def indexes() -> list[int]:
 
 
 def frame() -> Any:
-    """20 float64 columns of noise (it barely compresses), `rows` long."""
-    import numpy as np
-    import pandas as pd
-
-    rows = int(case()["rows"])
-    return pd.DataFrame({f"c{i}": np.random.default_rng(i).random(rows) for i in range(COLUMNS)})
+    """The frame bench.projection reads, `rows` long."""
+    return frame_of(int(case()["rows"]))
 
 
 def shard(index: int) -> str:
@@ -51,20 +48,18 @@ def shard(index: int) -> str:
 def read(ti: Any) -> None:
     spec = case()
     ours = spec["backend"] == "xcomstore"
-    results: dict[str, Any] = {}
-    for name, reading, check in _reads(ti, ours, int(spec["values"])):
-        results[name] = _timed(int(spec["repeat"]), reading, check)
+    reads = _reads(ti, ours, int(spec["values"]))
+    results = {name: _timed(int(spec["repeat"]), *read) for name, read in reads.items()}
     if ours:  # the same fan-in with the pool off: what the concurrency buys inside Airflow
         os.environ["AIRFLOW__XCOMSTORE__MAX_CONCURRENCY"] = "1"
-        fan_in = next(r for r in _reads(ti, ours, int(spec["values"])) if r[0] == "fan-in")
-        results["fan-in, one at a time"] = _timed(int(spec["repeat"]), fan_in[1], fan_in[2])
+        results["fan-in, one at a time"] = _timed(int(spec["repeat"]), *reads["fan-in"])
     (Path(os.environ[CASE_DIR_ENV]) / "reads.json").write_text(json.dumps(results, indent=1))
 
 
-Read = tuple[str, Callable[[], Any], Callable[[Any], None]]
+Read = tuple[Callable[[], Any], Callable[[Any], None]]  # the read, and the check of its value
 
 
-def _reads(ti: Any, ours: bool, values: int) -> list[Read]:
+def _reads(ti: Any, ours: bool, values: int) -> dict[str, Read]:
     import xcomstore
 
     def full() -> Any:
@@ -81,12 +76,12 @@ def _reads(ti: Any, ours: bool, values: int) -> list[Read]:
     def fan_in() -> Any:
         return ti.xcom_pull(task_ids=SHARD_TASK)
 
-    return [
-        ("full frame", full, lambda v: _columns_are(v, [f"c{i}" for i in range(COLUMNS)])),
-        ("2 of 20 columns", columns, lambda v: _columns_are(v, WANTED)),
-        ("as polars", as_polars, _is_polars),
-        ("fan-in", fan_in, lambda v: _in_order(v, values)),
-    ]
+    return {
+        "full frame": (full, lambda v: _columns_are(v, [f"c{i}" for i in range(COLUMNS)])),
+        "2 of 20 columns": (columns, lambda v: _columns_are(v, WANTED)),
+        "as polars": (as_polars, _is_polars),
+        "fan-in": (fan_in, lambda v: _in_order(v, values)),
+    }
 
 
 def _timed(repeat: int, reading: Callable[[], Any], check: Callable[[Any], None]) -> dict[str, Any]:

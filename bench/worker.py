@@ -17,9 +17,8 @@ from bench.cases import YARDSTICK, Case
 from bench.taskside import CASE_DIR_ENV, STORE_URL_ENV
 
 
-def _load_dag(dags_folder: Path) -> Any:
-    path = next(dags_folder.glob("xcom_bench_dag.py"))
-    spec = importlib.util.spec_from_file_location("xcom_bench_dag", path)
+def _load_dag(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the benchmark DAG from {path}")
     module = importlib.util.module_from_spec(spec)
@@ -29,8 +28,9 @@ def _load_dag(dags_folder: Path) -> Any:
     return next(v for v in vars(module).values() if isinstance(v, DAG))
 
 
-def run_dag() -> None:
-    dag = _load_dag(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]))
+def run_dag(filename: str = "xcom_bench_dag.py") -> None:
+    """dag.test() of the DAG in `filename` of the DAGs folder (bench/reads.py runs its own)."""
+    dag = _load_dag(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / filename)
     dag.test()
 
 

@@ -81,10 +81,12 @@ def gather(values: list[Any] | None) -> list[Any] | None:
 
 
 def _gathered(pulled: Any) -> Any:
-    """What a collected `xcom_pull` returned, read: a list's Pendings concurrently, or one."""
+    """What a collected `xcom_pull` returned, read: one Pending, or a list's concurrently."""
+    if isinstance(pulled, Pending):
+        return fanin.gather([pulled], 1)[0]
     if isinstance(pulled, list) and any(isinstance(value, Pending) for value in pulled):
         return fanin.gather(pulled, _concurrency())
-    return fanin.gather([pulled], 1)[0] if isinstance(pulled, Pending) else pulled
+    return pulled
 
 
 def iterate(sequence: Any) -> Iterator[Any]:

@@ -51,12 +51,12 @@ class TaskListener:
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        if not type(task_instance).__module__.startswith("airflow.sdk."):
+            return  # a scheduler-side TaskInstance: no task runs in this process
         from xcomstore.airflow import team
 
         team.record(task_instance)
-        if "xcomstore.airflow.backend" in sys.modules and type(task_instance).__module__.startswith(
-            "airflow.sdk."
-        ):
+        if "xcomstore.airflow.backend" in sys.modules:  # xcomstore is the XCom backend
             from xcomstore.airflow import fanin
 
             fanin.collect_pulls(type(task_instance))
