@@ -196,8 +196,26 @@ def test_hashing_goes_on_in_line_when_no_thread_can_start(monkeypatch: pytest.Mo
         raise RuntimeError("can't start new thread")
 
     monkeypatch.setattr(threading.Thread, "start", refuse)
-    data = bytes(range(256)) * 4096  # 1 MiB: large enough for the background path
+    data = bytes(range(256)) * 20480  # 5 MiB: large enough for the background path
     reader = HashingReader(io.BytesIO(data), len(data), "sha256")
     assert reader.read() == data
     reader.close()
     assert reader.digest() == hashlib.sha256(data).digest()
+
+
+def _hashing_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "xcomstore-checksum"}
+
+
+@pytest.mark.parametrize(("size", "threaded"), [(1 << 20, False), (5 << 20, True)])
+def test_a_small_payload_is_hashed_in_line(size: int, threaded: bool) -> None:
+    """A fan-in reads many small objects at once: a hashing thread for each would contend for
+    the GIL with the reads. Only a payload of 4 MiB or more gets one."""
+    data = bytes(range(256)) * (size // 256)
+    before = _hashing_threads()
+    reader = HashingReader(io.BytesIO(data), len(data), "blake3")
+    assert reader.read(1 << 20) == data[: 1 << 20]
+    assert bool(_hashing_threads() - before) is threaded
+    reader.drain()
+    assert reader.digest() == blake3(data).digest()
+    reader.close()

@@ -14,6 +14,10 @@ from xcomstore.errors import ObjectFormatError, RejectedValueError
 from xcomstore.format import checksum
 
 _BACKGROUND_MIN = 64 << 10  # smaller chunks are hashed in line: a thread hop would cost more
+# A payload read of fewer bytes is hashed in line (~1 ms for 4 MB with BLAKE3): a worker thread
+# for each small object costs more than it hides, and in a fan-in, where many small objects are
+# read at once, those threads contend for the GIL with the reads they were meant to overlap.
+_BACKGROUND_PAYLOAD_MIN = 4 << 20
 _MAX_PENDING = 64 << 20
 
 
@@ -30,13 +34,14 @@ class BackgroundHash:
     growing.
     """
 
-    def __init__(self, algorithm: str) -> None:
+    def __init__(self, algorithm: str, *, inline: bool = False) -> None:
         self._hash = checksum.new(algorithm)
         self._queue: queue.Queue[bytes | memoryview | None] | None = None
         self._worker: threading.Thread | None = None
         self._pending = 0
         self._room = threading.Condition()
-        self._inline = False  # no worker thread could be started: hash in the caller's thread
+        # hash in the caller's thread: asked for, or no worker thread could be started
+        self._inline = inline
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
@@ -135,7 +140,7 @@ class HashingReader(io.RawIOBase):
 
     def __init__(self, source: BinaryIO, length: int, algorithm: str) -> None:
         self._source = source
-        self._hash = BackgroundHash(algorithm)
+        self._hash = BackgroundHash(algorithm, inline=length < _BACKGROUND_PAYLOAD_MIN)
         self.remaining = length
 
     def readable(self) -> bool:
