@@ -40,7 +40,7 @@ _DAG = Path(__file__).resolve().parent / "reads_dag.py"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.reads", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.reads", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="frame rows x 20 float64 (default: 80 MB)")
     parser.add_argument("--values", type=int, default=1000, help="mapped values (default 1000)")
     parser.add_argument("--size-mb", type=float, default=1.0, help="each mapped value's size (default 1)")

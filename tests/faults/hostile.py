@@ -151,7 +151,7 @@ def write_stream_table(store: Any, origin: Origin, value: Any, payload: Callable
     assert codec is not None
     described = codec.describe(value)
     header = dataclasses.replace(
-        store._header(codec, described, origin),
+        store._header(codec, described, origin, value),
         layout="stream",
         compression="none",
         meta={**described.meta, "compression": "zstd"},  # Arrow's own buffer compression

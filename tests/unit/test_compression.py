@@ -125,3 +125,22 @@ def test_writer_rejects_unknown_name_without_level() -> None:
 def test_reader_rejects_unknown_name() -> None:
     with pytest.raises(ConfigError):
         compression.decompressing_reader("brotli", io.BytesIO())
+
+
+@pytest.mark.parametrize("name", ["zstd", "lz4", "gzip"])
+def test_shrinks_tells_noise_from_text(name: str) -> None:
+    noise, text = os.urandom(1 << 20), b"xcomstore " * 100_000
+    assert not compression.shrinks(name, compression.sample_of(noise))
+    assert compression.shrinks(name, compression.sample_of(text))
+    assert not compression.shrinks("none", compression.sample_of(text))
+
+
+def test_a_sample_spreads_over_the_data() -> None:
+    """Noise between runs of one letter: a sample from the ends alone would see only the
+    letter, one spread over the data sees mostly noise, as the data is."""
+    data = b"a" * (1 << 20) + os.urandom(4 << 20) + b"a" * (1 << 20)
+    sample = bytes(compression.sample_of(data))
+    assert len(sample) < len(data) // 20
+    assert sample[:16] == sample[-16:] == b"a" * 16
+    assert sample.count(b"a") < len(sample) // 2
+    assert bytes(compression.sample_of(b"small")) == b"small"

@@ -61,6 +61,12 @@ class Codec(ABC):
         """A cheap estimate of the value's size in bytes, to skip measuring values far too big."""
         return 0
 
+    def sample(self, value: Any) -> bytes | memoryview | None:
+        """A few slices of what encode() will write for `value`, known without encoding it, by
+        which the store judges whether compressing is worth it; None (the default) where the
+        codec cannot tell: then the stream is compressed as configured."""
+        return None
+
     @abstractmethod
     def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         """Write `value` to `sink`. `compression` is one of `native_compression`, or "none".

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, Final
 import zstandard
 
 from xcomstore.errors import ObjectFormatError
+from xcomstore.format import compression
 from xcomstore.format.streams import budget_of
 
 MAGIC: Final = b"\x93XCNPYZ2"
@@ -41,11 +42,8 @@ MAGIC_V1: Final = b"\x93XCNPYZ1"
 MAGICS: Final = (MAGIC, MAGIC_V1)
 FRAME_BYTES: Final = 4 << 20
 STORED: Final = 1 << 31  # in a frame's length: the frame is the raw bytes, not compressed
-# Compressed only when zstd saves at least an eighth; judged first from _SAMPLES slices of
-# _SAMPLE_BYTES spread over the frame (3 % of a 4 MiB frame), then from the whole frame.
-_KEEP: Final = 7 / 8
-_SAMPLES: Final = 8
-_SAMPLE_BYTES: Final = 16 << 10
+# Compressed only when zstd saves at least an eighth (compression.shrinks), judged first from
+# a sample of the frame (compression.sample_of), then from the whole frame.
 # Level 1, as tables (format/blocks.py): on random float64 ~1.6x the speed of level 3, for
 # 0.2 % of size.
 LEVEL: Final = 1
@@ -87,14 +85,10 @@ def write_frames(sink: BinaryIO, chunks: Iterator[Any]) -> None:
 
 def _frame_of(view: memoryview) -> tuple[memoryview, bytes | None]:
     """The view and its zstd frame, or None when it is to be stored as it is."""
-    compressor = zstandard.ZstdCompressor(level=LEVEL)
-    if view.nbytes > _SAMPLES * _SAMPLE_BYTES * 2:
-        step = view.nbytes // _SAMPLES
-        sample = b"".join(view[i * step : i * step + _SAMPLE_BYTES] for i in range(_SAMPLES))
-        if len(compressor.compress(sample)) > _KEEP * len(sample):
-            return view, None
-    frame = compressor.compress(view)
-    return view, (frame if len(frame) <= _KEEP * view.nbytes else None)
+    if not compression.shrinks("zstd", compression.sample_of(view), LEVEL):
+        return view, None
+    frame = zstandard.ZstdCompressor(level=LEVEL).compress(view)
+    return view, (frame if len(frame) <= compression.KEEP * view.nbytes else None)
 
 
 def read_frames(source: BinaryIO, target: memoryview, magic: bytes = MAGIC) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from xcomstore.codecs.base import Codec, Description
+from xcomstore.format.compression import sample_of
 
 _CHUNK = 8 << 20
 
@@ -22,6 +23,9 @@ class BytesCodec(Codec):
 
     def size_hint(self, value: Any) -> int:
         return len(value)
+
+    def sample(self, value: Any) -> bytes | memoryview:
+        return sample_of(value)  # the value is the payload
 
     def encode(self, value: Any, sink: BinaryIO, compression: str) -> int | None:
         view = memoryview(value)

@@ -309,7 +309,8 @@ OPTIONS: Final = (
     Option(
         "compression",
         "zstd",
-        "Compression of offloaded values: zstd, lz4, gzip or none.",
+        "Compression of offloaded values: zstd, lz4, gzip or none. Bytes and array frames that "
+        "would not shrink by an eighth are stored uncompressed.",
         "lz4",
         _compression,
     ),

@@ -215,7 +215,7 @@ class XComStore:
         route = self.routing.choose(origin, team)
         replicas = self.replicas(route)
         relpath = layout.object_path(origin)
-        header = self._header(codec, described, origin)
+        header = self._header(codec, described, origin, payload)
         started = time.perf_counter()
         first = replicas.locations[0]
         what = f"write {first.uri(relpath)}"
@@ -233,7 +233,7 @@ class XComStore:
             type_name=described.type_name,
             summary=described.summary,
             codec=codec.name,
-            compression=self.settings.compression,
+            compression=str(container.reference_fields(header)["compression"]),
             size=written.size,
             stored_bytes=written.total,
             checksum=checksum.label(header.checksum, written.seal.digest),
@@ -245,16 +245,19 @@ class XComStore:
         self.observer.stored(origin, ref, time.perf_counter() - started)
         return ref
 
-    def _header(self, codec: Codec, described: Description, origin: Origin) -> Header:
+    def _header(self, codec: Codec, described: Description, origin: Origin, payload: Any) -> Header:
         settings = self.settings
         blocked = isinstance(codec, ArrowCodec)  # tables are stored as blocks (format/blocks.py)
         native = not blocked and settings.compression in codec.native_compression
+        stream_compression = settings.compression
+        if not (blocked or native) and not self._worth_compressing(codec, payload):
+            stream_compression = "none"
         created = datetime.now(timezone.utc)
         expires = retention.expiry(origin, created, settings.retention, settings.retention_rules)
         return Header(
             codec=codec.name,
             # A codec that compresses natively gets an uncompressed stream, and says so in meta.
-            compression="none" if native else settings.compression,
+            compression="none" if native else stream_compression,
             type_name=described.type_name,
             summary=described.summary,
             origin=origin,
@@ -266,6 +269,17 @@ class XComStore:
             checksum=settings.checksum,
             layout="blocks" if blocked else "stream",
         )
+
+    def _worth_compressing(self, codec: Codec, payload: Any) -> bool:
+        """False for a payload the stream compressor would not shrink by an eighth, judged from
+        the codec's sample of it (random bytes, media, archives): compressing it would cost
+        CPU on every write and read for nothing, so it is stored as it is, and its reference
+        says "none"."""
+        if self.settings.compression == "none":
+            return False
+        sample = codec.sample(payload)
+        level = self.settings.compression_level
+        return sample is None or compression.shrinks(self.settings.compression, sample, level)
 
     def _write(
         self,
