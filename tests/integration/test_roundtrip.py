@@ -111,7 +111,9 @@ def test_big_value_is_offloaded_with_a_valid_reference(target: Target, run: RunR
     assert ref["__xcomstore__"] == 1
     assert ref["codec"] == codec
     assert ref["type"] in type_names
-    assert ref["compression"] == target.config.compression
+    # A few bytes do not shrink: they are stored as they are, and the reference says so.
+    expected = "none" if name == "bytes_small" else target.config.compression
+    assert ref["compression"] == expected
     assert isinstance(ref["summary"], str)
     assert ref["summary"]
     assert re.fullmatch(r"blake3:[0-9a-f]{64}", ref["checksum"]), ref["checksum"]
