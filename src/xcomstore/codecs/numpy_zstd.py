@@ -85,7 +85,9 @@ def write_frames(sink: BinaryIO, chunks: Iterator[Any]) -> None:
 
 def _frame_of(view: memoryview) -> tuple[memoryview, bytes | None]:
     """The view and its zstd frame, or None when it is to be stored as it is."""
-    if not compression.shrinks("zstd", compression.sample_of(view), LEVEL):
+    sample = compression.sample_of(view)
+    # A small frame is its own sample: judged once, by compressing it whole, below.
+    if len(sample) < view.nbytes and not compression.shrinks("zstd", sample, LEVEL):
         return view, None
     frame = zstandard.ZstdCompressor(level=LEVEL).compress(view)
     return view, (frame if len(frame) <= compression.KEEP * view.nbytes else None)

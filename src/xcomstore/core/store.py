@@ -249,15 +249,13 @@ class XComStore:
         settings = self.settings
         blocked = isinstance(codec, ArrowCodec)  # tables are stored as blocks (format/blocks.py)
         native = not blocked and settings.compression in codec.native_compression
-        stream_compression = settings.compression
-        if not (blocked or native) and not self._worth_compressing(codec, payload):
-            stream_compression = "none"
+        # A codec that compresses natively gets an uncompressed stream, and says so in meta.
+        compressed = blocked or (not native and self._worth_compressing(codec, payload))
         created = datetime.now(timezone.utc)
         expires = retention.expiry(origin, created, settings.retention, settings.retention_rules)
         return Header(
             codec=codec.name,
-            # A codec that compresses natively gets an uncompressed stream, and says so in meta.
-            compression="none" if native else stream_compression,
+            compression=settings.compression if compressed else "none",
             type_name=described.type_name,
             summary=described.summary,
             origin=origin,
@@ -275,8 +273,6 @@ class XComStore:
         the codec's sample of it (random bytes, media, archives): compressing it would cost
         CPU on every write and read for nothing, so it is stored as it is, and its reference
         says "none"."""
-        if self.settings.compression == "none":
-            return False
         sample = codec.sample(payload)
         level = self.settings.compression_level
         return sample is None or compression.shrinks(self.settings.compression, sample, level)

@@ -55,9 +55,9 @@ def sample_of(data: bytes | memoryview) -> bytes | memoryview:
 def shrinks(name: str, sample: bytes | memoryview, level: int | None = None) -> bool:
     """Whether compressing with `name` saves at least an eighth of `sample` (a few slices of a
     payload, taken before it is written: random bytes, media and archives do not shrink)."""
-    if name == "none" or not len(sample):
-        return name != "none"
-    return len(compress(name, sample, level)) <= KEEP * len(sample)
+    if name == "none":
+        return False
+    return not len(sample) or len(compress(name, sample, level)) <= KEEP * len(sample)
 
 
 _ZSTD_JOB = 1 << 20
