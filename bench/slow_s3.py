@@ -20,8 +20,8 @@ from typing import Any
 
 Scope = MutableMapping[str, Any]
 Asgi = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
-# moto handles each request on one of these threads while it waits no more: enough for any
-# max_concurrency the benches use.
+# moto (WSGI, blocking) handles each request on one of these threads, after its wait: more than
+# any max_concurrency the benches use.
 _THREADS = 64
 
 
