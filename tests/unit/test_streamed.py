@@ -11,7 +11,7 @@ import fsspec
 import pytest
 from fsspec.implementations.dirfs import DirFileSystem
 
-from xcomstore.storage.streamed import open_streamed
+from xcomstore.storage.streamed import open_streamed, size_of
 
 BODY = b"01234" + b"56789" * 1000
 
@@ -58,3 +58,16 @@ def test_http_objects_stream_front_to_back(http_server_url: str) -> None:
         assert not stream.seekable()
         assert stream.read(5) == b"01234"
         assert stream.read() == BODY[5:]
+
+
+def test_the_size_is_learnt_from_the_first_piece_which_is_read_first(http_server_url: str) -> None:
+    fs = fsspec.filesystem("http")
+    stream = open_streamed(fs, f"{http_server_url}/object")
+    assert stream is not None
+    with stream:
+        known = size_of(stream)
+        assert known in (None, len(BODY))  # as the filesystem's streamed file says
+        assert stream.read(3) == b"012"
+        assert stream.read(4) == b"3456"
+        assert stream.read() == BODY[7:]
+        assert stream.read() == b""

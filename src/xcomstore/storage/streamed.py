@@ -15,6 +15,7 @@ import io
 from typing import Any, BinaryIO, cast
 
 _BUFFER = 1 << 20
+_FIRST_PIECE = 64 << 10
 
 
 def open_streamed(fs: Any, path: str) -> BinaryIO | None:
@@ -34,11 +35,9 @@ def open_streamed(fs: Any, path: str) -> BinaryIO | None:
 
 def size_of(stream: BinaryIO) -> int | None:
     """The size of the object `stream` (open_streamed's) reads, as the response to its GET
-    says (s3fs keeps it): its first bytes are read for it, which saves asking the size in a
+    says (s3fs keeps it): its first piece is read for it, which saves asking the size in a
     request of its own. None if the filesystem does not say."""
-    reader = cast(io.BufferedReader, stream)
-    reader.peek(1)
-    return cast(_StreamedRaw, reader.raw).size()
+    return cast(_StreamedRaw, cast(io.BufferedReader, stream).raw).size()
 
 
 class _StreamedRaw(io.RawIOBase):
@@ -48,17 +47,30 @@ class _StreamedRaw(io.RawIOBase):
         self._sync = sync
         self._loop = fs.loop
         self._file = sync(self._loop, fs.open_async, path, "rb")
+        self._first: bytes | None = None  # read by size() before any readinto, handed out first
 
     def readable(self) -> bool:
         return True
 
     def size(self) -> int | None:
-        """The object's size once the first read began, if the filesystem's file says it."""
+        """The object's size, if the filesystem's file says it once the first read began (a
+        first piece is read here for that, and kept: not the buffered reader's peek, which
+        would copy a whole buffer out, 1 MiB of it, for every object)."""
+        if self._first is None:
+            self._first = bytes(self._sync(self._loop, self._file.read, _FIRST_PIECE))
         size = getattr(self._file, "size", None)
         return size if type(size) is int and size >= 0 else None
 
     def readinto(self, buffer: Any) -> int:
-        return int(self._sync(self._loop, self._fill, memoryview(buffer).cast("B")))
+        view = memoryview(buffer).cast("B")
+        kept = self._first or b""
+        if kept:  # what size() read comes first
+            filled = min(len(kept), len(view))
+            view[:filled] = kept[:filled]
+            self._first = kept[filled:]
+            return filled
+        self._first = b""
+        return int(self._sync(self._loop, self._fill, view))
 
     async def _fill(self, view: memoryview) -> int:
         """Fill `view` as far as the object goes. The HTTP body hands out small pieces: each is
