@@ -20,7 +20,12 @@ BIN = Path(sys.executable).parent
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__XCOMSTORE")}
+    # COLUMNS and LINES would override the pseudo-terminal's size (pytest-xdist's workers have them).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AIRFLOW__XCOMSTORE") and k not in ("COLUMNS", "LINES")
+    }
     return {**env, "TERM": "xterm-256color", **extra}
 
 

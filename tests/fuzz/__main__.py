@@ -16,7 +16,7 @@ from tests.fuzz.runner import Case, Pool
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz")
-    parser.add_argument("--seconds", type=float, default=None, help="how long (XCOMSTORE_FUZZ_SECONDS, 100)")
+    parser.add_argument("--seconds", type=float, default=None, help="how long (XCOMSTORE_FUZZ_SECONDS, 60)")
     parser.add_argument("--seed", type=int, default=None, help="base seed (XCOMSTORE_FUZZ_SEED)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (2)")
     parser.add_argument("--replay", help="one case, as a finding's replay line prints it")

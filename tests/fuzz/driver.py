@@ -28,7 +28,7 @@ def run(
     seconds: float | None = None, base_seed: int | None = None, workers: int | None = None
 ) -> tuple[Tally, int]:
     """Fuzz for `seconds`; the tally and the number of rounds run."""
-    seconds = float(_env("XCOMSTORE_FUZZ_SECONDS", "100")) if seconds is None else seconds
+    seconds = float(_env("XCOMSTORE_FUZZ_SECONDS", "60")) if seconds is None else seconds
     base_seed = int(_env("XCOMSTORE_FUZZ_SEED", "20261202")) if base_seed is None else base_seed
     workers = int(_env("XCOMSTORE_FUZZ_WORKERS", "2")) if workers is None else workers
     timeout = float(_env("XCOMSTORE_FUZZ_TIMEOUT", "20"))

@@ -8,7 +8,7 @@ worker process under a memory limit and a time limit (tests/fuzz/runner.py). Eac
 be a value or an XComStoreError: never a signal, a hang, another exception, a peak of memory
 over twice the value's legitimate size (plus working room), or a preview over 1 MiB.
 
-About 100 s by default on 2 workers. A longer run:
+About 60 s by default on 2 workers. A longer run:
     XCOMSTORE_FUZZ_SECONDS=1800 .venv/bin/python -m pytest tests/fuzz
     .venv/bin/python -m tests.fuzz --seconds 1800 [--seed N] [--workers 2]
 and one case again: .venv/bin/python -m tests.fuzz --replay '<the replay line of a finding>'.

@@ -18,7 +18,7 @@ from xcomstore.identity import Wanted
 from xcomstore.storage.location import fsspec_filesystem
 
 RUN = "manual__2026-01-02T03:04:05.123456+00:00"
-UUID = str(uuid.uuid4())
+UUID = "6f1c2b9e-4d3a-4e8b-9c7d-2a5e8f0b1c3d"  # a fixed uuid4: test ids are the same in every process (pytest-xdist)
 HERE = Wanted(dag_id="dag", run_id=RUN, task_id="task", key="return_value")
 
 
