@@ -9,6 +9,8 @@ import pytest
 
 pytest_plugins = ["tests.servers.fixtures", "tests.lifecycle.fixtures"]
 
+INTEGRATION = "tests/integration"
+
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called when xdist runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -25,9 +27,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return INTEGRATION if module.startswith(INTEGRATION + "/") else module
 
     return ModulesAndIntegration(config, log)
-
-
-INTEGRATION = "tests/integration"
 
 
 # The longest units first, so that neither worker is left with one at the end: the deployments

@@ -47,7 +47,9 @@ class _StreamedRaw(io.RawIOBase):
         self._sync = sync
         self._loop = fs.loop
         self._file = sync(self._loop, fs.open_async, path, "rb")
-        self._first: bytes | None = None  # read by size() before any readinto, handed out first
+        # What size() read, handed out first (a view: taking from it copies nothing); None
+        # until the first read of either kind.
+        self._first: memoryview | None = None
 
     def readable(self) -> bool:
         return True
@@ -57,20 +59,17 @@ class _StreamedRaw(io.RawIOBase):
         first piece is read here for that, and kept: not the buffered reader's peek, which
         would copy a whole buffer out, 1 MiB of it, for every object)."""
         if self._first is None:
-            self._first = bytes(self._sync(self._loop, self._file.read, _FIRST_PIECE))
+            self._first = memoryview(self._sync(self._loop, self._file.read, _FIRST_PIECE))
         size = getattr(self._file, "size", None)
         return size if type(size) is int and size >= 0 else None
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        kept = self._first or b""
-        if kept:  # what size() read comes first
-            filled = min(len(kept), len(view))
-            view[:filled] = kept[:filled]
-            self._first = kept[filled:]
-            return filled
-        self._first = b""
-        return int(self._sync(self._loop, self._fill, view))
+        kept = self._first if self._first is not None else memoryview(b"")
+        taken = min(len(kept), len(view))
+        view[:taken] = kept[:taken]
+        self._first = kept[taken:]
+        return taken or int(self._sync(self._loop, self._fill, view))
 
     async def _fill(self, view: memoryview) -> int:
         """Fill `view` as far as the object goes. The HTTP body hands out small pieces: each is
