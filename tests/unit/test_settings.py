@@ -177,7 +177,7 @@ def test_bad_value_names_setting_and_env_var(options: dict[str, str], setting: s
 
 
 def test_max_concurrency() -> None:
-    assert settings().max_concurrency == 8
+    assert settings().max_concurrency == 16
     assert (
         settings(max_concurrency=" 1 ").max_concurrency,
         settings(max_concurrency="32").max_concurrency,
