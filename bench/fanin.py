@@ -9,7 +9,7 @@ server (bench/s3server.py). The values are pushed first by the backend itself (n
 Each mode runs --repeat times; the best time counts. It prints the CPU time the server and the
 task used: moto is Python, so its CPU per request (and the task's own: HTTP, checksum, decoding)
 bounds what any number of concurrent reads can gain on the machine's cores. With --latency-ms
-each request waits that long in the server first (bench/slow_s3.py, no CPU), as against a remote
+each request waits that long in the server first (bench/s3_front.py, no CPU), as against a remote
 store, where waiting is what concurrency hides. On a busy machine the ratio is noisy.
 """
 

@@ -12,8 +12,11 @@ and the bytes each read moved: on files, what the process read (/proc/self/io rc
 what the ranged GETs returned (counted by a wrapper around s3fs). The target: 2 of 20 columns
 move at most 1.3x their bytes and take at most 0.2x the full pull.
 
-On moto every ranged GET copies the whole object in the server (its FakeKey.value), so a read
-of a few columns of a large object pays per request what the streamed full pull pays once.
+moto itself copies the whole object for every GET (its FakeKey.value) and slices a range out of
+that copy, so a read of a few columns of a large object would pay per request what the full
+pull pays once; S3 reads only the range. So the S3 server here is moto behind bench/s3_front.py,
+which answers GETs, whole or ranged, from moto's copy of the object, reading only what is asked
+(writes, lists and HEADs are moto's); `--moto-gets` measures moto's own GETs instead.
 `--azure` runs the same on Azurite, whose ranged reads read only the range from its file.
 """
 
@@ -72,11 +75,11 @@ def frame_of(rows: int) -> Any:
 
 
 @contextlib.contextmanager
-def _moto() -> Iterator[Any]:
+def _moto(direct_gets: bool) -> Iterator[Any]:
     from bench.s3server import MotoServer
 
     with tempfile.TemporaryDirectory() as logs:
-        server = MotoServer(Path(logs) / "moto.log")
+        server = MotoServer(Path(logs) / "moto.log", direct_gets=direct_gets)
         try:
             yield server
         finally:
@@ -103,6 +106,7 @@ def run(where: str, url: str, opener: Any, frame: Any, repeats: int, compression
     full = _best(repeats, lambda: store.pull(ref))
     part = _best(repeats, lambda: store.pull(ref, columns=WANTED))
     typed = _best(repeats, lambda: store.pull(ref, columns=WANTED, to="polars"))
+    assert store.pull(ref, columns=WANTED).equals(frame[WANTED]), f"{where}: the columns read differ"
     if where == "file":
         before = _rchar()
         store.pull(ref, columns=WANTED)
@@ -132,6 +136,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000, help="rows (x 20 float64 columns)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--s3", action="store_true", help="also on a local moto S3 server")
+    parser.add_argument(
+        "--moto-gets", action="store_true", help="with --s3: moto's own GETs (each copies the whole object)"
+    )
     parser.add_argument("--azure", action="store_true", help="also on a local Azurite blob server")
     parser.add_argument("--compression", default="none")
     args = parser.parse_args()
@@ -144,7 +151,7 @@ def main() -> None:
     finally:
         shutil.rmtree(folder)
     if args.s3:
-        with _moto() as server:
+        with _moto(direct_gets=not args.moto_gets) as server:
             import s3fs
 
             def opener(url: str) -> tuple[Any, str]:

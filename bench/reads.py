@@ -12,7 +12,9 @@ times, best of `--repeat`, the reads a consumer would write with that backend:
                       max_concurrency at once, and again one at a time)
 
 Each backend runs in its own process with its own Airflow home, on the local file store or
-with `--s3` on a local moto server (`--latency-ms`: each request answered that late). The
+with `--s3` on a local moto server behind bench/s3_front.py, whose GETs read only what they ask
+for, as S3's do (`--moto-gets`: moto's own, which copy the whole object every time;
+`--latency-ms`: each request answered that late). The
 default backend keeps everything in the DB (SQLite rejects an 800 MB frame). A backend that
 cannot do a read shows its error. Run it alone on the machine: the figures are times.
 """
@@ -48,6 +50,9 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(AIRFLOW_BACKENDS), help="comma-separated")
     parser.add_argument("--s3", action="store_true", help="store on a local moto S3 server")
     parser.add_argument("--latency-ms", type=float, default=0, help="with --s3: each request that late")
+    parser.add_argument(
+        "--moto-gets", action="store_true", help="with --s3: moto's own GETs (whole-object copies)"
+    )
     args = parser.parse_args()
     spec = {"rows": args.rows, "values": args.values, "value_bytes": int(args.size_mb * _MB)}
     print(_machine(), flush=True)
@@ -55,7 +60,11 @@ def main() -> None:
         work = Path(scratch)
         template = make_template(work / "template")
         shutil.copy(_DAG, template / "dags" / _DAG.name)
-        server = MotoServer(work / "moto.log", args.latency_ms) if args.s3 else None
+        server = (
+            MotoServer(work / "moto.log", args.latency_ms, direct_gets=not args.moto_gets)
+            if args.s3
+            else None
+        )
         try:
             results = {
                 backend: _run(backend, {**spec, "repeat": args.repeat}, template, work, server)

@@ -34,23 +34,26 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
     raise RuntimeError(f"moto_server did not listen on port {port} within {timeout} s")
 
 
-def _command(port: int, latency_ms: float) -> list[str]:
-    """moto's own server, or bench/slow_s3.py's wrapper of the same application if it is to be slow."""
-    if latency_ms:
-        return [sys.executable, "-m", "bench.slow_s3", str(port), str(latency_ms)]
+def _command(port: int, latency_ms: float, direct_gets: bool) -> list[str]:
+    """moto's own server, or bench/s3_front.py's front of the same application if it is to be
+    slow or to answer GETs as S3 does."""
+    if latency_ms or direct_gets:
+        flags = ["--direct-gets"] if direct_gets else []
+        return [sys.executable, "-m", "bench.s3_front", str(port), str(latency_ms), *flags]
     return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
 
 
 class MotoServer:
     """Started by the bench, stopped by the bench; one bucket per case."""
 
-    def __init__(self, log_path: Path, latency_ms: float = 0) -> None:
-        """`latency_ms`: each request answered that late (bench/slow_s3.py), as a remote store's."""
+    def __init__(self, log_path: Path, latency_ms: float = 0, *, direct_gets: bool = False) -> None:
+        """`latency_ms`: each request answered that late, as a remote store's; `direct_gets`: a
+        GET reads only the bytes it asks for, as S3's do (both bench/s3_front.py)."""
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._log = log_path.open("wb")
         self._process = subprocess.Popen(
-            _command(self.port, latency_ms),
+            _command(self.port, latency_ms, direct_gets),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
