@@ -35,6 +35,16 @@ _THREADS = 64
 # "bytes=FIRST-LAST" or "bytes=FIRST-": the ranges a reader of xcomstore's objects asks for.
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 _PIECE = 8 << 20  # read and sent at a time
+# Headers of a GET that only moto answers: conditions on the object, a customer's encryption key.
+_MOTO_S = frozenset(
+    {
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"x-amz-server-side-encryption-customer-key",
+    }
+)
 
 
 def delayed(app: Asgi, seconds: float) -> Asgi:
@@ -82,9 +92,10 @@ def _wanted(scope: Scope) -> tuple[Any, int, int, bool] | None:
     if scope["method"] != "GET" or scope.get("query_string"):
         return None
     bucket, _, name = urllib.parse.unquote(scope["path"]).lstrip("/").partition("/")
-    header = dict(scope["headers"]).get(b"range", b"").decode().strip()
+    headers = dict(scope["headers"])
+    header = headers.get(b"range", b"").decode().strip()
     match = _RANGE.fullmatch(header)
-    if not name or (header and match is None):
+    if not name or (header and match is None) or not _MOTO_S.isdisjoint(headers):
         return None
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 from bench.s3server import MotoServer
 
@@ -51,3 +52,9 @@ def test_missing_objects_and_buckets_are_moto_s_errors(fs: Any) -> None:
         fs.cat_file("front/missing")
     with pytest.raises(FileNotFoundError):
         fs.cat_file("nobucket/missing")
+
+
+def test_a_conditional_get_is_moto_s_to_answer(fs: Any) -> None:
+    etag = fs.info("front/object")["ETag"]
+    with pytest.raises(botocore.exceptions.ClientError, match="304"):
+        fs.call_s3("get_object", Bucket="front", Key="object", IfNoneMatch=etag)
