@@ -14,6 +14,7 @@ from fsspec.implementations.dirfs import DirFileSystem
 from xcomstore.storage.streamed import open_streamed, size_of
 
 BODY = b"01234" + b"56789" * 1000
+BIG = bytes(range(256)) * 12288  # 3 MiB: the first piece the reader takes and 3 buffers more
 
 
 class _Object(BaseHTTPRequestHandler):
@@ -21,13 +22,14 @@ class _Object(BaseHTTPRequestHandler):
         self._head()
 
     def do_GET(self) -> None:
-        self._head()
-        self.wfile.write(BODY)
+        self.wfile.write(self._head())
 
-    def _head(self) -> None:
+    def _head(self) -> bytes:
+        body = BIG if self.path == "/big" else BODY
         self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        return body
 
     def log_message(self, *args: object) -> None:
         pass
@@ -71,3 +73,54 @@ def test_the_size_is_learnt_from_the_first_piece_which_is_read_first(http_server
         assert stream.read(4) == b"3456"
         assert stream.read() == BODY[7:]
         assert stream.read() == b""
+
+
+def _count_loop_calls(stream: object) -> list[object]:
+    """The calls the stream's reader makes to fsspec's event loop from now on."""
+    raw = stream.raw  # type: ignore[attr-defined]
+    calls: list[object] = []
+    sync = raw._sync
+
+    def counted(loop: object, func: object, *args: object) -> object:
+        calls.append(func)
+        return sync(loop, func, *args)
+
+    raw._sync = counted
+    return calls
+
+
+def test_a_body_read_to_its_end_takes_no_more_calls_to_the_event_loop(http_server_url: str) -> None:
+    fs = fsspec.filesystem("http")
+    stream = open_streamed(fs, f"{http_server_url}/object")  # one call: open, and the first piece
+    assert stream is not None
+    calls = _count_loop_calls(stream)
+    if size_of(stream) is None:
+        pytest.skip("this fsspec's HTTP file does not say the object's size")
+    with stream:
+        assert stream.read() == BODY  # the first piece holds it all: the end is known by size
+        assert stream.read() == b""
+    assert calls == []
+
+
+def test_a_large_body_read_to_its_end_takes_a_call_per_buffer(http_server_url: str) -> None:
+    fs = fsspec.filesystem("http")
+    stream = open_streamed(fs, f"{http_server_url}/big")
+    assert stream is not None
+    calls = _count_loop_calls(stream)
+    with stream:
+        assert stream.read(len(BIG)) == BIG
+        assert stream.read() == b""  # known to be at the end: no call
+    assert [call.__name__ for call in calls] == ["_fill"] * len(calls)  # type: ignore[attr-defined]
+    assert len(calls) <= 3  # a buffer (1 MiB) a call at most, and no close
+    assert stream.raw._file.closed  # type: ignore[attr-defined]  (its finaliser has nothing left to do)
+
+
+def test_a_body_given_up_half_way_is_closed_on_the_event_loop(http_server_url: str) -> None:
+    fs = fsspec.filesystem("http")
+    stream = open_streamed(fs, f"{http_server_url}/big")
+    assert stream is not None
+    calls = _count_loop_calls(stream)
+    with stream:
+        assert stream.read(70_000) == BIG[:70_000]  # the first piece, and a buffer more
+    assert len(calls) == 2  # the buffer, and the close, which lets the HTTP body go
+    assert stream.raw._file.r is None  # type: ignore[attr-defined]  (fsspec's HTTP file let it go)

@@ -35,41 +35,48 @@ def open_streamed(fs: Any, path: str) -> BinaryIO | None:
 
 def size_of(stream: BinaryIO) -> int | None:
     """The size of the object `stream` (open_streamed's) reads, as the response to its GET
-    says (s3fs keeps it): its first piece is read for it, which saves asking the size in a
-    request of its own. None if the filesystem does not say."""
+    says (s3fs keeps it), which saves asking the size in a request of its own. None if the
+    filesystem does not say."""
     return cast(_StreamedRaw, cast(io.BufferedReader, stream).raw).size()
 
 
 class _StreamedRaw(io.RawIOBase):
+    """Each call from the reading thread to fsspec's event loop is a hand-off between threads,
+    and a fan-in makes thousands of them: opening the object and reading its first piece are
+    one call, a whole buffer is one more, and a body read to its end needs none to tell it
+    ended nor to close."""
+
     def __init__(self, fs: Any, path: str) -> None:
         from fsspec.asyn import sync
 
         self._sync = sync
         self._loop = fs.loop
-        self._file = sync(self._loop, fs.open_async, path, "rb")
-        # What size() read, handed out first (a view: taking from it copies nothing); None
-        # until the first read of either kind.
-        self._first: memoryview | None = None
+        self._file, first = sync(self._loop, _open, fs, path)
+        # The first piece, handed out first (a view: taking from it copies nothing).
+        self._first = memoryview(first)
+        self._taken = 0  # bytes handed out, to tell when the body was read to its end
 
     def readable(self) -> bool:
         return True
 
     def size(self) -> int | None:
-        """The object's size, if the filesystem's file says it once the first read began (a
-        first piece is read here for that, and kept: not the buffered reader's peek, which
-        would copy a whole buffer out, 1 MiB of it, for every object)."""
-        if self._first is None:
-            self._first = memoryview(self._sync(self._loop, self._file.read, _FIRST_PIECE))
+        """The object's size, if the filesystem's file says it once its read began."""
         size = getattr(self._file, "size", None)
         return size if type(size) is int and size >= 0 else None
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        kept = self._first if self._first is not None else memoryview(b"")
-        taken = min(len(kept), len(view))
-        view[:taken] = kept[:taken]
-        self._first = kept[taken:]
-        return taken or int(self._sync(self._loop, self._fill, view))
+        taken = min(len(self._first), len(view))
+        view[:taken] = self._first[:taken]
+        self._first = self._first[taken:]
+        if not taken and not self._at_end():
+            taken = int(self._sync(self._loop, self._fill, view))
+        self._taken += taken
+        return taken
+
+    def _at_end(self) -> bool:
+        """Whether the whole object has been handed out, as far as its size is known."""
+        return self._taken == self.size()
 
     async def _fill(self, view: memoryview) -> int:
         """Fill `view` as far as the object goes. The HTTP body hands out small pieces: each is
@@ -86,7 +93,13 @@ class _StreamedRaw(io.RawIOBase):
         return filled
 
     def close(self) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        if self._at_end():
+            # Read to its end, the HTTP body has given its connection back already: all that is
+            # left of closing a file being read is marking it closed (which its finaliser checks).
+            self._file.closed = True
+        else:
             with contextlib.suppress(Exception):
                 self._sync(self._loop, self._close)
         super().close()
@@ -98,3 +111,15 @@ class _StreamedRaw(io.RawIOBase):
         if body is not None:
             body.close()
         await self._file.close()
+
+
+async def _open(fs: Any, path: str) -> tuple[Any, bytes]:
+    """The filesystem's streamed file of `path` and the first piece of the object, which sends
+    its GET; the file closed again if that fails (the object is missing, say)."""
+    file = await fs.open_async(path, "rb")
+    try:
+        return file, await file.read(_FIRST_PIECE)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await file.close()
+        raise
