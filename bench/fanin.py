@@ -57,10 +57,14 @@ def main() -> None:
         default=0,
         help="answer each S3 request that late, as a remote store does (default 0: local moto)",
     )
+    parser.add_argument(
+        "--moto-gets", action="store_true", help="moto's own GETs, which cost its server more CPU per request"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-fanin-") as scratch:
-        server = MotoServer(Path(scratch) / "moto.log", args.latency_ms)
-        print(f"S3 server: moto, each request answered after {args.latency_ms:g} ms", flush=True)
+        server = MotoServer(Path(scratch) / "moto.log", args.latency_ms, direct_gets=not args.moto_gets)
+        gets = "moto's own GETs" if args.moto_gets else "GETs read from moto's copy (bench/s3_front.py)"
+        print(f"S3 server: moto, {gets}, each request answered after {args.latency_ms:g} ms", flush=True)
         try:
             _configure(server, Path(scratch))
             run(server.pid, args.values, int(args.size_mb * _MB), args.concurrency, args.repeat)
