@@ -15,6 +15,9 @@ import io
 from typing import Any, BinaryIO, cast
 
 _BUFFER = 1 << 20
+# Read as the object is opened, which sends its GET: the response tells the object's size before
+# the reader asks for it, and the piece holds the header it reads first. Small, so that a preview
+# of a large object (its header only) takes little more than it needs.
 _FIRST_PIECE = 64 << 10
 
 
