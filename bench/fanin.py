@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from bench.s3server import MotoServer
+from bench.s3server import MotoServer, add_moto_gets
 
 _MB = 1_000_000
 WHERE = {"key": "return_value", "dag_id": "bench_fanin", "task_id": "shard", "run_id": "manual__bench"}
@@ -57,9 +57,7 @@ def main() -> None:
         default=0,
         help="answer each S3 request that late, as a remote store does (default 0: local moto)",
     )
-    parser.add_argument(
-        "--moto-gets", action="store_true", help="moto's own GETs, which cost its server more CPU per request"
-    )
+    add_moto_gets(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-fanin-") as scratch:
         server = MotoServer(Path(scratch) / "moto.log", args.latency_ms, direct_gets=not args.moto_gets)

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.s3server import add_moto_gets
+
 COLUMNS = 20
 WANTED = ["c3", "c17"]
 
@@ -136,9 +138,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000, help="rows (x 20 float64 columns)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--s3", action="store_true", help="also on a local moto S3 server")
-    parser.add_argument(
-        "--moto-gets", action="store_true", help="with --s3: moto's own GETs (each copies the whole object)"
-    )
+    add_moto_gets(parser)
     parser.add_argument("--azure", action="store_true", help="also on a local Azurite blob server")
     parser.add_argument("--compression", default="none")
     args = parser.parse_args()

@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.airflow_home import backend_env, base_env, copy_home, make_template
 from bench.cases import AIRFLOW_BACKENDS, Case, ValueSpec
-from bench.s3server import MotoServer
+from bench.s3server import MotoServer, add_moto_gets
 from bench.taskside import CASE_DIR_ENV
 
 _MB = 1_000_000
@@ -50,9 +50,7 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(AIRFLOW_BACKENDS), help="comma-separated")
     parser.add_argument("--s3", action="store_true", help="store on a local moto S3 server")
     parser.add_argument("--latency-ms", type=float, default=0, help="with --s3: each request that late")
-    parser.add_argument(
-        "--moto-gets", action="store_true", help="with --s3: moto's own GETs (whole-object copies)"
-    )
+    add_moto_gets(parser)
     args = parser.parse_args()
     spec = {"rows": args.rows, "values": args.values, "value_bytes": int(args.size_mb * _MB)}
     print(_machine(), flush=True)

@@ -116,7 +116,8 @@ def _wanted(scope: Scope) -> tuple[Any, int, int, bool] | None:
 def _read(key: Any, offset: int, size: int) -> bytes:
     with key.lock:  # moto's own lock around its buffer's position
         key._value_buffer.seek(offset)
-        return bytes(key._value_buffer.read(size))
+        data: bytes = key._value_buffer.read(size)
+        return data
 
 
 def main() -> None:
@@ -127,9 +128,8 @@ def main() -> None:
     port, latency_ms = int(sys.argv[1]), float(sys.argv[2])
     moto: Asgi = WSGIMiddleware(DomainDispatcherApplication(create_backend_app), workers=_THREADS)  # type: ignore[arg-type,assignment]
     app = direct_gets(moto) if "--direct-gets" in sys.argv[3:] else moto
-    uvicorn.run(
-        delayed(app, latency_ms / 1000), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    app = delayed(app, latency_ms / 1000) if latency_ms else app
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -41,6 +42,16 @@ def _command(port: int, latency_ms: float, direct_gets: bool) -> list[str]:
         flags = ["--direct-gets"] if direct_gets else []
         return [sys.executable, "-m", "bench.s3_front", str(port), str(latency_ms), *flags]
     return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+
+
+def add_moto_gets(parser: argparse.ArgumentParser) -> None:
+    """The benches' `--moto-gets`: MotoServer's direct_gets off."""
+    parser.add_argument(
+        "--moto-gets",
+        action="store_true",
+        help="with S3: moto's own GETs, each copying the whole object (default: bench/s3_front.py's, "
+        "reading only the bytes asked for)",
+    )
 
 
 class MotoServer:

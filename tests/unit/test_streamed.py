@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import fsspec
 import pytest
@@ -75,10 +76,13 @@ def test_the_size_is_learnt_from_the_first_piece_which_is_read_first(http_server
         assert stream.read() == b""
 
 
-def _count_loop_calls(stream: object) -> list[object]:
-    """The calls the stream's reader makes to fsspec's event loop from now on."""
-    raw = stream.raw  # type: ignore[attr-defined]
-    calls: list[object] = []
+def _opened_counting(url: str) -> tuple[BinaryIO, list[Any]]:
+    """`url` opened streamed (one call to fsspec's event loop: the open and the first piece),
+    and the calls its reader makes to the loop from then on."""
+    stream = open_streamed(fsspec.filesystem("http"), url)
+    assert stream is not None
+    raw: Any = stream.raw  # type: ignore[attr-defined]
+    calls: list[Any] = []
     sync = raw._sync
 
     def counted(loop: object, func: object, *args: object) -> object:
@@ -86,14 +90,11 @@ def _count_loop_calls(stream: object) -> list[object]:
         return sync(loop, func, *args)
 
     raw._sync = counted
-    return calls
+    return stream, calls
 
 
 def test_a_body_read_to_its_end_takes_no_more_calls_to_the_event_loop(http_server_url: str) -> None:
-    fs = fsspec.filesystem("http")
-    stream = open_streamed(fs, f"{http_server_url}/object")  # one call: open, and the first piece
-    assert stream is not None
-    calls = _count_loop_calls(stream)
+    stream, calls = _opened_counting(f"{http_server_url}/object")
     if size_of(stream) is None:
         pytest.skip("this fsspec's HTTP file does not say the object's size")
     with stream:
@@ -103,24 +104,20 @@ def test_a_body_read_to_its_end_takes_no_more_calls_to_the_event_loop(http_serve
 
 
 def test_a_large_body_read_to_its_end_takes_a_call_per_buffer(http_server_url: str) -> None:
-    fs = fsspec.filesystem("http")
-    stream = open_streamed(fs, f"{http_server_url}/big")
-    assert stream is not None
-    calls = _count_loop_calls(stream)
+    stream, calls = _opened_counting(f"{http_server_url}/big")
     with stream:
         assert stream.read(len(BIG)) == BIG
         assert stream.read() == b""  # known to be at the end: no call
-    assert [call.__name__ for call in calls] == ["_fill"] * len(calls)  # type: ignore[attr-defined]
+    assert [call.__name__ for call in calls] == ["_fill"] * len(calls)
     assert len(calls) <= 3  # a buffer (1 MiB) a call at most, and no close
-    assert stream.raw._file.closed  # type: ignore[attr-defined]  (its finaliser has nothing left to do)
+    # marked closed: its finaliser has nothing left to do
+    assert stream.raw._file.closed  # type: ignore[attr-defined]
 
 
 def test_a_body_given_up_half_way_is_closed_on_the_event_loop(http_server_url: str) -> None:
-    fs = fsspec.filesystem("http")
-    stream = open_streamed(fs, f"{http_server_url}/big")
-    assert stream is not None
-    calls = _count_loop_calls(stream)
+    stream, calls = _opened_counting(f"{http_server_url}/big")
     with stream:
         assert stream.read(70_000) == BIG[:70_000]  # the first piece, and a buffer more
     assert len(calls) == 2  # the buffer, and the close, which lets the HTTP body go
-    assert stream.raw._file.r is None  # type: ignore[attr-defined]  (fsspec's HTTP file let it go)
+    # fsspec's HTTP file let its body go
+    assert stream.raw._file.r is None  # type: ignore[attr-defined]
